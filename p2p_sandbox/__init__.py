@@ -1,0 +1,3 @@
+from p2p_sandbox.celery import app as celery_app
+
+__all__ = ["celery_app"]

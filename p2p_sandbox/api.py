@@ -1,0 +1,125 @@
+"""The one NinjaAPI, mounted at /api/v1/.
+
+Every error leaves the API as {"detail": <message>, "code": <code>} with a fitting status;
+validation errors add "errors": [{"field", "message", "location"}].
+"""
+
+import logging
+from http import HTTPStatus
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.csp import CSP
+from django.views.decorators.csp import csp_override
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
+
+from p2p_sandbox.errors import AppError, RateLimitedError
+
+logger = logging.getLogger(__name__)
+
+# Swagger UI styles its widgets inline; the docs page alone allows that.
+docs_csp = csp_override({**settings.SECURE_CSP, "style-src": [CSP.SELF, CSP.UNSAFE_INLINE]})
+
+api = NinjaAPI(
+    title="P2P Sandbox API",
+    version="1",
+    urls_namespace="api",
+    docs_url="/docs" if settings.API_DOCS else None,
+    docs_decorator=docs_csp,
+)
+
+STATUS_CODES = {
+    HTTPStatus.BAD_REQUEST: "bad_request",
+    HTTPStatus.UNAUTHORIZED: "not_authenticated",
+    HTTPStatus.FORBIDDEN: "permission_denied",
+    HTTPStatus.NOT_FOUND: "not_found",
+    HTTPStatus.METHOD_NOT_ALLOWED: "method_not_allowed",
+    HTTPStatus.CONFLICT: "conflict",
+    HTTPStatus.REQUEST_ENTITY_TOO_LARGE: "too_large",
+    HTTPStatus.UNPROCESSABLE_ENTITY: "validation_error",
+    HTTPStatus.TOO_MANY_REQUESTS: "rate_limited",
+}
+
+
+def error_response(
+    request: HttpRequest, *, status: int, detail: str, code: str, **extra: object
+) -> HttpResponse:
+    return api.create_response(request, {"detail": detail, "code": code, **extra}, status=status)
+
+
+def error_code_for_status(status: int) -> str:
+    return STATUS_CODES.get(HTTPStatus(status), "error" if status < 500 else "server_error")
+
+
+@api.exception_handler(AppError)
+def handle_app_error(request: HttpRequest, exc: AppError) -> HttpResponse:
+    response = error_response(request, status=exc.status, detail=exc.message, code=exc.code)
+    if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
+        response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+@api.exception_handler(ValidationError)
+def handle_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    errors = []
+    for error in exc.errors:
+        location = [str(part) for part in error.get("loc", ())]
+        # loc is ("body", "payload", "field", ...) or ("query", "field"); keep the field path.
+        field_parts = location[2:] if location[:1] == ["body"] else location[1:]
+        errors.append(
+            {
+                "field": ".".join(field_parts) or None,
+                "message": error.get("msg", "Invalid value."),
+                "location": location[0] if location else None,
+            }
+        )
+    first = errors[0] if errors else None
+    if first and first["field"]:
+        detail = f"{first['field']}: {first['message']}"
+    else:
+        detail = "The request body is not valid."
+    return error_response(
+        request, status=422, detail=detail, code="validation_error", errors=errors
+    )
+
+
+@api.exception_handler(Throttled)
+def handle_throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
+    response = error_response(request, status=429, detail=exc.message, code="rate_limited")
+    if exc.wait:
+        response["Retry-After"] = str(int(exc.wait))
+    return response
+
+
+@api.exception_handler(AuthenticationError)
+def handle_authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return error_response(
+        request,
+        status=401,
+        detail="Authentication credentials were not provided or are not valid.",
+        code="not_authenticated",
+    )
+
+
+@api.exception_handler(HttpError)
+def handle_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return error_response(
+        request,
+        status=exc.status_code,
+        detail=exc.message,
+        code=error_code_for_status(exc.status_code),
+    )
+
+
+@api.exception_handler(Http404)
+def handle_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return error_response(request, status=404, detail="Not found.", code="not_found")
+
+
+@api.exception_handler(Exception)
+def handle_unexpected_error(request: HttpRequest, exc: Exception) -> HttpResponse:
+    logger.exception("Unhandled error in %s %s", request.method, request.path)
+    return error_response(
+        request, status=500, detail="Something went wrong on our side.", code="server_error"
+    )

@@ -1,0 +1,191 @@
+"""Settings built from environment variables.
+
+Each function takes the environment as a mapping and returns plain setting values, so the
+switch between the embedded default (no servers) and production services can be tested
+without reloading Django. `settings.py` calls them with `os.environ`.
+"""
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+TRUE_VALUES = {"1", "true", "yes", "on"}
+FALSE_VALUES = {"0", "false", "no", "off", ""}
+
+
+def env_bool(env: Mapping[str, str], name: str, default: bool = False) -> bool:
+    value = env.get(name)
+    if value is None:
+        return default
+    normalized = value.strip().lower()
+    if normalized in TRUE_VALUES:
+        return True
+    if normalized in FALSE_VALUES:
+        return False
+    raise ImproperlyConfigured(f"{name} must be one of 1/0, true/false, yes/no, on/off.")
+
+
+def env_list(env: Mapping[str, str], name: str, default: list[str]) -> list[str]:
+    value = env.get(name)
+    if value is None:
+        return default
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_int(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name)
+    if value is None or value.strip() == "":
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}.") from None
+
+
+def secret_key(env: Mapping[str, str], *, debug: bool, dev_key_file: Path) -> str:
+    """SECRET_KEY from the environment; in DEBUG a key generated once and kept in a local file.
+
+    The key is persisted (not regenerated per process) so that sessions survive a restart and
+    tokens signed by a worker validate in the web process.
+    """
+    key = env.get("SECRET_KEY", "").strip()
+    if key:
+        return key
+    if not debug:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set the SECRET_KEY environment variable to a long random "
+            "string (for example: python -c 'import secrets; print(secrets.token_urlsafe(50))'), "
+            "or set DEBUG=1 for local development."
+        )
+    if dev_key_file.exists():
+        return dev_key_file.read_text().strip()
+    from django.core.management.utils import get_random_secret_key
+
+    key = get_random_secret_key()
+    dev_key_file.write_text(key)
+    dev_key_file.chmod(0o600)
+    return key
+
+
+def databases(env: Mapping[str, str], *, sqlite_path: Path) -> dict[str, Any]:
+    url = env.get("DATABASE_URL", "").strip()
+    if not url:
+        return {
+            "default": {
+                "ENGINE": "django.db.backends.sqlite3",
+                "NAME": str(sqlite_path),
+                "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
+            }
+        }
+    config = dj_database_url.parse(url, conn_max_age=0)
+    if config["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_URL must be a postgres:// URL.")
+    # Under ASGI each request may run in a different thread: persistent connections leak, so
+    # connections come from psycopg's pool instead (Django's native pool support).
+    config["CONN_MAX_AGE"] = 0
+    config["CONN_HEALTH_CHECKS"] = False
+    config.setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env_int(env, "DATABASE_POOL_MIN_SIZE", 2),
+        "max_size": env_int(env, "DATABASE_POOL_MAX_SIZE", 10),
+        "timeout": env_int(env, "DATABASE_POOL_TIMEOUT", 10),
+    }
+    return {"default": config}
+
+
+def channel_layers(env: Mapping[str, str]) -> dict[str, Any]:
+    redis_url = env.get("REDIS_URL", "").strip()
+    if not redis_url:
+        return {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    return {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [redis_url],
+                "prefix": env.get("CHANNEL_LAYER_PREFIX", "p2p:asgi"),
+                "capacity": 1500,
+                "expiry": 60,
+            },
+        }
+    }
+
+
+def caches(env: Mapping[str, str]) -> dict[str, Any]:
+    redis_url = env.get("REDIS_URL", "").strip()
+    if not redis_url:
+        return {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    return {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": redis_url,
+            "KEY_PREFIX": env.get("CACHE_KEY_PREFIX", "p2p"),
+        }
+    }
+
+
+def celery(env: Mapping[str, str]) -> dict[str, Any]:
+    """Celery settings (read by the Celery app with the CELERY_ namespace)."""
+    redis_url = env.get("REDIS_URL", "").strip()
+    broker_url = env.get("CELERY_BROKER_URL", "").strip() or redis_url
+    return {
+        "CELERY_BROKER_URL": broker_url or "memory://",
+        # With no broker the embedded default runs tasks in-process when they are queued.
+        "CELERY_TASK_ALWAYS_EAGER": not broker_url,
+        "CELERY_TASK_EAGER_PROPAGATES": True,
+    }
+
+
+def storages(env: Mapping[str, str]) -> dict[str, Any]:
+    static_backend = {"BACKEND": "servestatic.storage.CompressedManifestStaticFilesStorage"}
+    bucket = env.get("MEDIA_S3_BUCKET", "").strip()
+    if not bucket:
+        return {
+            "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+            "staticfiles": static_backend,
+        }
+    options: dict[str, Any] = {
+        "bucket_name": bucket,
+        "region_name": env.get("AWS_S3_REGION_NAME") or None,
+        "endpoint_url": env.get("AWS_S3_ENDPOINT_URL") or None,
+        "custom_domain": env.get("AWS_S3_CUSTOM_DOMAIN") or None,
+        "access_key": env.get("AWS_ACCESS_KEY_ID") or None,
+        "secret_key": env.get("AWS_SECRET_ACCESS_KEY") or None,
+        # Media is private by default: files are reached through short-lived signed URLs.
+        "default_acl": None,
+        "querystring_auth": True,
+        "querystring_expire": env_int(env, "MEDIA_URL_EXPIRY_SECONDS", 300),
+        "file_overwrite": False,
+    }
+    return {
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {key: value for key, value in options.items() if value is not None},
+        },
+        "staticfiles": static_backend,
+    }
+
+
+def email(env: Mapping[str, str]) -> dict[str, Any]:
+    """Django's EMAIL_* settings: SMTP when EMAIL_HOST is set, the console otherwise."""
+    host = env.get("EMAIL_HOST", "").strip()
+    backend = env.get("EMAIL_BACKEND", "").strip()
+    if not backend:
+        backend = (
+            "django.core.mail.backends.smtp.EmailBackend"
+            if host
+            else "django.core.mail.backends.console.EmailBackend"
+        )
+    return {
+        "EMAIL_BACKEND": backend,
+        "EMAIL_HOST": host or "localhost",
+        "EMAIL_PORT": env_int(env, "EMAIL_PORT", 25),
+        "EMAIL_HOST_USER": env.get("EMAIL_HOST_USER", ""),
+        "EMAIL_HOST_PASSWORD": env.get("EMAIL_HOST_PASSWORD", ""),
+        "EMAIL_USE_TLS": env_bool(env, "EMAIL_USE_TLS"),
+        "EMAIL_USE_SSL": env_bool(env, "EMAIL_USE_SSL"),
+        "EMAIL_TIMEOUT": env_int(env, "EMAIL_TIMEOUT", 10),
+        "DEFAULT_FROM_EMAIL": env.get("DEFAULT_FROM_EMAIL", "P2P Sandbox <no-reply@localhost>"),
+        "SERVER_EMAIL": env.get("SERVER_EMAIL", "P2P Sandbox <errors@localhost>"),
+    }

@@ -1,0 +1,21 @@
+from django.conf import settings
+from django.conf.urls.static import static
+from django.contrib import admin
+from django.urls import path, re_path
+
+from p2p_sandbox import health, views
+from p2p_sandbox.api import api
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("health", health.health, name="health"),
+    path("health/ready", health.ready, name="health-ready"),
+    path("api/v1/", api.urls),
+    re_path(r"^api/(?P<path>.*)$", views.api_not_found),
+    path("admin/", admin.site.urls),
+]
+
+if settings.DEBUG:
+    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+
+handler500 = "p2p_sandbox.views.server_error"

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class UseCasesConfig(AppConfig):
+    name = "usecases"
+    verbose_name = "Use cases"
