@@ -6,7 +6,7 @@ from django.db import transaction
 
 from accounts.models import Organization, User
 
-DEMO_PASSWORD = "demo-pass-2026"
+DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 - published on purpose, DEBUG only
 
 ORGANIZATIONS = [
     {
@@ -39,7 +39,8 @@ ORGANIZATIONS = [
 ]
 
 PEOPLE = [
-    ("sara@gulfprecision.example", "Sara", "Al-Qahtani", "Plant Manager", "gulf-precision", "admin"),
+    ("sara@gulfprecision.example", "Sara", "Al-Qahtani", "Plant Manager", "gulf-precision",
+     "admin"),
     ("omar@gulfprecision.example", "Omar", "Haddad", "Maintenance Engineer", "gulf-precision",
      "member"),
     ("aisha@najdfoods.example", "Aisha", "Al-Harbi", "Operations Director", "najd-foods", "admin"),

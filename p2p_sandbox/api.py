@@ -8,7 +8,7 @@ import logging
 from http import HTTPStatus
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.csp import CSP
 from django.views.decorators.csp import csp_override
 from ninja import NinjaAPI
@@ -21,13 +21,6 @@ logger = logging.getLogger(__name__)
 # Swagger UI styles its widgets inline; the docs page alone allows that.
 docs_csp = csp_override({**settings.SECURE_CSP, "style-src": [CSP.SELF, CSP.UNSAFE_INLINE]})
 
-api = NinjaAPI(
-    title="P2P Sandbox API",
-    version="1",
-    urls_namespace="api",
-    docs_url="/docs" if settings.API_DOCS else None,
-    docs_decorator=docs_csp,
-)
 
 STATUS_CODES = {
     HTTPStatus.BAD_REQUEST: "bad_request",
@@ -44,15 +37,14 @@ STATUS_CODES = {
 
 def error_response(
     request: HttpRequest, *, status: int, detail: str, code: str, **extra: object
-) -> HttpResponse:
-    return api.create_response(request, {"detail": detail, "code": code, **extra}, status=status)
+) -> JsonResponse:
+    return JsonResponse({"detail": detail, "code": code, **extra}, status=status)
 
 
 def error_code_for_status(status: int) -> str:
     return STATUS_CODES.get(HTTPStatus(status), "error" if status < 500 else "server_error")
 
 
-@api.exception_handler(AppError)
 def handle_app_error(request: HttpRequest, exc: AppError) -> HttpResponse:
     response = error_response(request, status=exc.status, detail=exc.message, code=exc.code)
     if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
@@ -60,7 +52,6 @@ def handle_app_error(request: HttpRequest, exc: AppError) -> HttpResponse:
     return response
 
 
-@api.exception_handler(ValidationError)
 def handle_validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     errors = []
     for error in exc.errors:
@@ -84,7 +75,6 @@ def handle_validation_error(request: HttpRequest, exc: ValidationError) -> HttpR
     )
 
 
-@api.exception_handler(Throttled)
 def handle_throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
     response = error_response(request, status=429, detail=exc.message, code="rate_limited")
     if exc.wait:
@@ -92,7 +82,6 @@ def handle_throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
     return response
 
 
-@api.exception_handler(AuthenticationError)
 def handle_authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
     return error_response(
         request,
@@ -102,7 +91,6 @@ def handle_authentication_error(request: HttpRequest, exc: AuthenticationError) 
     )
 
 
-@api.exception_handler(HttpError)
 def handle_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return error_response(
         request,
@@ -112,14 +100,33 @@ def handle_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     )
 
 
-@api.exception_handler(Http404)
 def handle_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     return error_response(request, status=404, detail="Not found.", code="not_found")
 
 
-@api.exception_handler(Exception)
 def handle_unexpected_error(request: HttpRequest, exc: Exception) -> HttpResponse:
     logger.exception("Unhandled error in %s %s", request.method, request.path)
     return error_response(
         request, status=500, detail="Something went wrong on our side.", code="server_error"
     )
+
+
+def add_error_handlers(target: NinjaAPI) -> None:
+    target.add_exception_handler(AppError, handle_app_error)
+    target.add_exception_handler(ValidationError, handle_validation_error)
+    target.add_exception_handler(Throttled, handle_throttled)
+    target.add_exception_handler(AuthenticationError, handle_authentication_error)
+    target.add_exception_handler(HttpError, handle_http_error)
+    target.add_exception_handler(Http404, handle_not_found)
+    target.add_exception_handler(Exception, handle_unexpected_error)
+
+
+api = NinjaAPI(
+    title="P2P Sandbox API",
+    version="1",
+    description="The JSON API of P2P Sandbox. Errors are {detail, code} with a fitting status.",
+    urls_namespace="api",
+    docs_url="/docs" if settings.API_DOCS else None,
+    docs_decorator=docs_csp,
+)
+add_error_handlers(api)

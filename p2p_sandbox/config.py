@@ -72,17 +72,20 @@ def secret_key(env: Mapping[str, str], *, debug: bool, dev_key_file: Path) -> st
 
 def databases(env: Mapping[str, str], *, sqlite_path: Path) -> dict[str, Any]:
     url = env.get("DATABASE_URL", "").strip()
-    if not url:
+    if not url or url.startswith("sqlite:"):
+        name = dj_database_url.parse(url)["NAME"] if url else str(sqlite_path)
         return {
             "default": {
                 "ENGINE": "django.db.backends.sqlite3",
-                "NAME": str(sqlite_path),
+                "NAME": name,
+                # IMMEDIATE takes the write lock at BEGIN, so concurrent writers wait instead
+                # of failing with "database is locked" mid-transaction.
                 "OPTIONS": {"transaction_mode": "IMMEDIATE", "timeout": 20},
             }
         }
     config = dj_database_url.parse(url, conn_max_age=0)
     if config["ENGINE"] != "django.db.backends.postgresql":
-        raise ImproperlyConfigured("DATABASE_URL must be a postgres:// URL.")
+        raise ImproperlyConfigured("DATABASE_URL must be a postgres:// (or sqlite:///) URL.")
     # Under ASGI each request may run in a different thread: persistent connections leak, so
     # connections come from psycopg's pool instead (Django's native pool support).
     config["CONN_MAX_AGE"] = 0
@@ -103,7 +106,9 @@ def channel_layers(env: Mapping[str, str]) -> dict[str, Any]:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [redis_url],
+                # redis-py 8 reads with a 5 s socket timeout by default, which cuts the layer's
+                # 5 s blocking BZPOPMIN short and drops idle sockets: allow longer reads.
+                "hosts": [{"address": redis_url, "socket_timeout": 15}],
                 "prefix": env.get("CHANNEL_LAYER_PREFIX", "p2p:asgi"),
                 "capacity": 1500,
                 "expiry": 60,
@@ -147,28 +152,28 @@ def storages(env: Mapping[str, str]) -> dict[str, Any]:
         }
     options: dict[str, Any] = {
         "bucket_name": bucket,
-        "region_name": env.get("AWS_S3_REGION_NAME") or None,
-        "endpoint_url": env.get("AWS_S3_ENDPOINT_URL") or None,
-        "custom_domain": env.get("AWS_S3_CUSTOM_DOMAIN") or None,
-        "access_key": env.get("AWS_ACCESS_KEY_ID") or None,
-        "secret_key": env.get("AWS_SECRET_ACCESS_KEY") or None,
         # Media is private by default: files are reached through short-lived signed URLs.
         "default_acl": None,
         "querystring_auth": True,
         "querystring_expire": env_int(env, "MEDIA_URL_EXPIRY_SECONDS", 300),
         "file_overwrite": False,
     }
+    optional = {
+        "region_name": "AWS_S3_REGION_NAME",
+        "endpoint_url": "AWS_S3_ENDPOINT_URL",
+        "custom_domain": "AWS_S3_CUSTOM_DOMAIN",
+        "access_key": "AWS_ACCESS_KEY_ID",
+        "secret_key": "AWS_SECRET_ACCESS_KEY",
+    }
+    options.update({option: env[name] for option, name in optional.items() if env.get(name)})
     return {
-        "default": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {key: value for key, value in options.items() if value is not None},
-        },
+        "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options},
         "staticfiles": static_backend,
     }
 
 
 def email(env: Mapping[str, str]) -> dict[str, Any]:
-    """Django's EMAIL_* settings: SMTP when EMAIL_HOST is set, the console otherwise."""
+    """MAILERS from Django's EMAIL_* variables: SMTP when EMAIL_HOST is set, else the console."""
     host = env.get("EMAIL_HOST", "").strip()
     backend = env.get("EMAIL_BACKEND", "").strip()
     if not backend:
@@ -177,15 +182,19 @@ def email(env: Mapping[str, str]) -> dict[str, Any]:
             if host
             else "django.core.mail.backends.console.EmailBackend"
         )
+    options: dict[str, Any] = {}
+    if backend == "django.core.mail.backends.smtp.EmailBackend":
+        options = {
+            "host": host or "localhost",
+            "port": env_int(env, "EMAIL_PORT", 25),
+            "username": env.get("EMAIL_HOST_USER", ""),
+            "password": env.get("EMAIL_HOST_PASSWORD", ""),
+            "use_tls": env_bool(env, "EMAIL_USE_TLS"),
+            "use_ssl": env_bool(env, "EMAIL_USE_SSL"),
+            "timeout": env_int(env, "EMAIL_TIMEOUT", 10),
+        }
     return {
-        "EMAIL_BACKEND": backend,
-        "EMAIL_HOST": host or "localhost",
-        "EMAIL_PORT": env_int(env, "EMAIL_PORT", 25),
-        "EMAIL_HOST_USER": env.get("EMAIL_HOST_USER", ""),
-        "EMAIL_HOST_PASSWORD": env.get("EMAIL_HOST_PASSWORD", ""),
-        "EMAIL_USE_TLS": env_bool(env, "EMAIL_USE_TLS"),
-        "EMAIL_USE_SSL": env_bool(env, "EMAIL_USE_SSL"),
-        "EMAIL_TIMEOUT": env_int(env, "EMAIL_TIMEOUT", 10),
+        "MAILERS": {"default": {"BACKEND": backend, "OPTIONS": options}},
         "DEFAULT_FROM_EMAIL": env.get("DEFAULT_FROM_EMAIL", "P2P Sandbox <no-reply@localhost>"),
         "SERVER_EMAIL": env.get("SERVER_EMAIL", "P2P Sandbox <errors@localhost>"),
     }

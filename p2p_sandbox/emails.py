@@ -62,7 +62,7 @@ def queue_email(
                 html_body=html_body,
                 template=template,
                 idempotency_key=idempotency_key,
-                next_attempt_at=timezone.now() + settings.EMAIL_OUTBOX_RELAY_AFTER,
+                next_attempt_at=timezone.now() + settings.OUTBOX_RELAY_AFTER,
             )
     except IntegrityError:
         if idempotency_key is None:
@@ -106,7 +106,7 @@ def deliver_email(email_id: int) -> bool:
     claimed = (
         OutboundEmail.objects.filter(claimable, pk=email_id).update(
             state=OutboundEmail.State.SENDING,
-            claimed_until=now + settings.EMAIL_OUTBOX_CLAIM_TIMEOUT,
+            claimed_until=now + settings.OUTBOX_CLAIM_TIMEOUT,
             attempts=F("attempts") + 1,
         )
         == 1
@@ -126,7 +126,7 @@ def deliver_email(email_id: int) -> bool:
     try:
         message.send()
     except (smtplib.SMTPException, OSError) as exc:
-        gave_up = email.attempts >= settings.EMAIL_OUTBOX_MAX_ATTEMPTS
+        gave_up = email.attempts >= settings.OUTBOX_MAX_ATTEMPTS
         OutboundEmail.objects.filter(pk=email_id).update(
             state=OutboundEmail.State.FAILED if gave_up else OutboundEmail.State.PENDING,
             claimed_until=None,
@@ -156,7 +156,7 @@ def relay_due_emails(*, limit: int = 500) -> int:
     ).order_by("next_attempt_at")
     email_ids = list(due.values_list("pk", flat=True)[:limit])
     OutboundEmail.objects.filter(pk__in=email_ids).update(
-        next_attempt_at=now + settings.EMAIL_OUTBOX_RELAY_AFTER
+        next_attempt_at=now + settings.OUTBOX_RELAY_AFTER
     )
     for email_id in email_ids:
         send_email_task.delay(email_id)

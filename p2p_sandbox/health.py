@@ -6,9 +6,11 @@
 """
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
@@ -60,7 +62,7 @@ async def check_redis() -> str:
 
 
 def _check_broker() -> str:
-    if celery_app.conf.task_always_eager:
+    if celery_app.conf.broker_url.startswith("memory://"):
         return EMBEDDED
     with celery_app.connection_for_write() as broker:
         broker.ensure_connection(max_retries=1, timeout=CHECK_TIMEOUT_SECONDS)
@@ -72,8 +74,15 @@ async def check_broker() -> str:
 
 
 def _check_storage() -> str:
-    # exists() is a HEAD request on S3: it proves the endpoint, the credentials and the bucket.
-    default_storage.exists("health/ready-probe")
+    bucket = getattr(default_storage, "bucket", None)
+    if bucket is not None:
+        # S3: proves the endpoint, the credentials and the bucket with one HEAD request.
+        bucket.meta.client.head_bucket(Bucket=bucket.name)
+        return OK
+    location = Path(default_storage.location)
+    writable = location if location.exists() else location.parent
+    if not os.access(writable, os.W_OK):
+        raise PermissionError(f"{writable} is not writable")
     return OK
 
 

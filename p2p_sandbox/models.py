@@ -7,7 +7,7 @@ class OutboundEmail(models.Model):
 
     Life: pending -> sending (a worker holds a claim until `claimed_until`) -> sent, or back to
     pending with a later `next_attempt_at` after a transient failure, or failed once
-    EMAIL_OUTBOX_MAX_ATTEMPTS is reached. A claim that outlives its worker expires and the
+    OUTBOX_MAX_ATTEMPTS is reached. A claim that outlives its worker expires and the
     relay hands the email to another worker.
     """
 

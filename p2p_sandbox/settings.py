@@ -192,9 +192,9 @@ CELERY_BEAT_SCHEDULE = {
 
 # Email outbox: how long a queued email waits for its task before the relay re-queues it, and
 # how long a worker's claim on an email lasts before another may try.
-EMAIL_OUTBOX_RELAY_AFTER = timedelta(minutes=2)
-EMAIL_OUTBOX_CLAIM_TIMEOUT = timedelta(minutes=5)
-EMAIL_OUTBOX_MAX_ATTEMPTS = 8
+OUTBOX_RELAY_AFTER = timedelta(minutes=2)
+OUTBOX_CLAIM_TIMEOUT = timedelta(minutes=5)
+OUTBOX_MAX_ATTEMPTS = 8
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,199 @@
+"""Fixtures shared by every app's tests: real servers started as processes.
+
+With CI=true, PostgreSQL and Redis are required: a run without them stops at once, loudly,
+instead of skipping the tests that need them.
+"""
+
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from p2p_sandbox.testing import (
+    BIN,
+    SERVER_START_TIMEOUT,
+    RunningProcess,
+    free_port,
+    port_open,
+    process_env,
+    redact,
+    start_process,
+    wait_until,
+)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    database_url = os.environ.get("DATABASE_URL", "")
+    redis_url = os.environ.get("REDIS_URL", "")
+    if os.environ.get("CI") == "true":
+        missing = []
+        if not database_url.startswith("postgres"):
+            missing.append("DATABASE_URL is not a postgres:// URL")
+        if not redis_url:
+            missing.append("REDIS_URL is not set")
+        if missing:
+            pytest.exit("CI needs PostgreSQL and Redis: " + "; ".join(missing), returncode=3)
+    for name, url in (("PostgreSQL", database_url), ("Redis", redis_url)):
+        if url.startswith(("postgres", "redis")) and not port_open(url):
+            pytest.exit(
+                f"{name} is not reachable at {redact(url)}. Start it (README: 'Tests'), or run "
+                "`make test-embedded` on a machine with no servers.",
+                returncode=3,
+            )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    has_services = os.environ.get("DATABASE_URL", "").startswith("postgres") and bool(
+        os.environ.get("REDIS_URL")
+    )
+    if has_services:
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL and Redis (run `make test`)")
+    for item in items:
+        if "services" in item.keywords:
+            item.add_marker(skip)
+
+
+@dataclass
+class AsgiServer:
+    url: str
+    running: RunningProcess
+
+    @property
+    def ws_url(self) -> str:
+        return "ws" + self.url.removeprefix("http")
+
+
+@pytest.fixture(scope="session")
+def asgi_server(
+    django_db_setup: None, django_db_blocker: object, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[AsgiServer]:
+    """The real ASGI application under Daphne, on a free port, using the test database.
+
+    Tests that create rows for it to see must use `transaction=True` so the rows are committed.
+    """
+    port = free_port()
+    with django_db_blocker.unblock():  # type: ignore[attr-defined]
+        env = process_env()
+    running = start_process(
+        [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "p2p_sandbox.asgi:application"],
+        env=env,
+        log_path=tmp_path_factory.mktemp("daphne") / "daphne.log",
+    )
+    server = AsgiServer(f"http://127.0.0.1:{port}", running)
+
+    def answers() -> bool:
+        if running.process.poll() is not None:
+            raise RuntimeError(f"Daphne exited early:\n{running.log()}")
+        try:
+            return httpx.get(f"{server.url}/health", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_until(answers, timeout=SERVER_START_TIMEOUT, message="Daphne did not start")
+        yield server
+    finally:
+        running.stop()
+
+
+@dataclass
+class SmtpInbox:
+    host: str
+    port: int
+    messages: list = field(default_factory=list)
+    _changed: threading.Condition = field(default_factory=threading.Condition)
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        with self._changed:
+            self.messages.append(envelope)
+            self._changed.notify_all()
+        return "250 Message accepted for delivery"
+
+    def wait_for(self, count: int, *, timeout: float) -> list:
+        with self._changed:
+            if not self._changed.wait_for(lambda: len(self.messages) >= count, timeout=timeout):
+                raise TimeoutError(f"{len(self.messages)} of {count} emails arrived")
+            return list(self.messages)
+
+
+@pytest.fixture
+def smtp_inbox() -> Iterator[SmtpInbox]:
+    """A real SMTP server (aiosmtpd) on a free local port, collecting what it receives."""
+    from aiosmtpd.controller import Controller
+
+    inbox = SmtpInbox("127.0.0.1", free_port())
+    controller = Controller(inbox, hostname=inbox.host, port=inbox.port)
+    controller.start()
+    try:
+        yield inbox
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def celery_worker_process(
+    tmp_path: Path, smtp_inbox: SmtpInbox, transactional_db: None
+) -> Iterator[RunningProcess]:
+    """A real Celery worker process on the Redis broker, sending email to `smtp_inbox`.
+
+    While it runs, tasks queued by the test go to the broker instead of running in-process.
+    """
+    from p2p_sandbox.celery import app as celery_app
+
+    env = process_env(
+        EMAIL_HOST=smtp_inbox.host,
+        EMAIL_PORT=str(smtp_inbox.port),
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+    )
+    running = start_process(
+        [
+            str(BIN / "celery"),
+            "-A",
+            "p2p_sandbox",
+            "worker",
+            "--pool=solo",
+            "--without-gossip",
+            "--without-mingle",
+            "--loglevel=INFO",
+        ],
+        env=env,
+        log_path=tmp_path / "celery-worker.log",
+    )
+    celery_app.conf.task_always_eager = False
+    try:
+        yield running
+    finally:
+        celery_app.conf.task_always_eager = True
+        running.stop()
+
+
+@pytest.fixture
+def s3_server(tmp_path: Path) -> Iterator[str]:
+    """A local S3-compatible server (moto in server mode); yields its endpoint URL."""
+    port = free_port()
+    running = start_process(
+        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        env={**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"},
+        log_path=tmp_path / "moto.log",
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        if running.process.poll() is not None:
+            raise RuntimeError(f"moto_server exited early:\n{running.log()}")
+        try:
+            httpx.get(endpoint, timeout=1)
+            return True
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_until(answers, timeout=SERVER_START_TIMEOUT, message="moto_server did not start")
+        yield endpoint
+    finally:
+        running.stop()

@@ -1,0 +1,33 @@
+"""Settings for the test suite: production settings plus what only tests need.
+
+DATABASE_URL and REDIS_URL still decide the backends, so the same suite runs on the embedded
+default and on real PostgreSQL and Redis.
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-any-deployment-0123456789")
+
+from p2p_sandbox.settings import *  # noqa: F403
+
+# A file, not memory, so that servers and workers started by tests share the test database.
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}  # noqa: F405
+
+# Tasks run in-process when queued; the tests that need a real worker start one themselves.
+CELERY_TASK_ALWAYS_EAGER = True
+# Set here, not by the test runner: the WebSocket origin check reads it when asgi.py is imported.
+ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
+# Test requests and the servers tests start use plain http.
+SECURE_SSL_REDIRECT = False
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+# Hashing with Argon2 on every user a factory creates would dominate the suite's time.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Static files straight from the source folders: the suite does not run collectstatic.
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+SERVESTATIC_USE_MANIFEST = False
+SERVESTATIC_USE_FINDERS = True

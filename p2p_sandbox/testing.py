@@ -1,0 +1,120 @@
+"""Helpers for tests that start real processes: free ports, waiting with a deadline, children
+that run on the test database."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+from django.conf import settings
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+SERVER_START_TIMEOUT = 30.0
+
+
+def port_open(url: str, timeout: float = 2.0) -> bool:
+    parts = urlsplit(url)
+    default_port = 5432 if parts.scheme.startswith("postgres") else 6379
+    try:
+        with socket.create_connection(
+            (parts.hostname or "127.0.0.1", parts.port or default_port), timeout=timeout
+        ):
+            return True
+    except OSError:
+        return False
+
+
+def redact(url: str) -> str:
+    parts = urlsplit(url)
+    return url.replace(parts.password, "***") if parts.password else url
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(condition: Callable[[], bool], *, timeout: float, message: str) -> None:
+    """Poll `condition` until it holds; fail with `message` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(message)
+        time.sleep(0.05)
+
+
+def child_database_url() -> str:
+    """A DATABASE_URL for the test database, for processes the tests start."""
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    credentials = quote(db["USER"] or "")
+    if db["PASSWORD"]:
+        credentials += ":" + quote(db["PASSWORD"])
+    host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+    return f"postgres://{credentials}@{host}/{db['NAME']}"
+
+
+@dataclass
+class RunningProcess:
+    process: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+def start_process(args: list[str], *, env: dict[str, str], log_path: Path) -> RunningProcess:
+    with log_path.open("w") as log_file:  # the child keeps its own copy of the handle
+        process = subprocess.Popen(
+            args, cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT
+        )
+    return RunningProcess(process, log_path)
+
+
+def process_env(**overrides: str) -> dict[str, str]:
+    """The test run's environment for a child process, on the test database."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "p2p_sandbox.settings_test",
+        "DATABASE_URL": child_database_url(),
+        "SECRET_KEY": settings.SECRET_KEY,
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DEBUG": "0",
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.update(overrides)
+    return env
+
+
+@contextmanager
+def celery_broker(url: str) -> Iterator[None]:
+    """Send tasks to the broker at `url` (not in-process) until the block ends."""
+    from p2p_sandbox.celery import app
+
+    saved = app.conf.broker_url, app.conf.task_always_eager
+    app.conf.broker_url, app.conf.task_always_eager = url, False
+    app._after_fork()  # drops the producer pool connected to the previous broker
+    try:
+        yield
+    finally:
+        app.conf.broker_url, app.conf.task_always_eager = saved
+        app._after_fork()
