@@ -5,8 +5,8 @@ SHELL := /bin/bash
 
 VENV := .venv
 PY := $(VENV)/bin/python
-# Python 3.13: the interpreter on PATH (pyenv reads .python-version), or the one named here.
-PYTHON ?= $(shell command -v python3.13 2>/dev/null || echo python3)
+# Python 3.13: python3.13 on PATH, else pyenv's 3.13, else python3 (checked below); or PYTHON=...
+PYTHON ?= $(shell command -v python3.13 2>/dev/null || ls -d $(HOME)/.pyenv/versions/3.13*/bin/python3.13 2>/dev/null | tail -n 1 | grep . || echo python3)
 
 HOST ?= 127.0.0.1
 PORT ?= 8000

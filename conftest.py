@@ -6,13 +6,14 @@ instead of skipping the tests that need them.
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 
+from accounts.tests.factories import OrganizationFactory, UserFactory
 from p2p_sandbox.testing import (
     BIN,
     SERVER_START_TIMEOUT,
@@ -56,6 +57,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "services" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture
+def organization_factory(db: None) -> type[OrganizationFactory]:
+    return OrganizationFactory
+
+
+@pytest.fixture
+def user_factory(db: None) -> type[UserFactory]:
+    return UserFactory
 
 
 @dataclass
@@ -197,3 +208,54 @@ def s3_server(tmp_path: Path) -> Iterator[str]:
         yield endpoint
     finally:
         running.stop()
+
+
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_INSTALLED = CHROMIUM.exists()
+# Without these, Chromium reaches out to Google's services, which this network refuses.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@dataclass
+class BrowserPage:
+    """A Playwright page plus every console error and uncaught exception it reported."""
+
+    page: object
+    errors: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+async def browser_page(asgi_server: object) -> AsyncIterator[BrowserPage]:
+    """A page in Debian's Chromium (driven by Playwright's async API), with its errors recorded.
+
+    The async API keeps Django's ORM usable in the test: call it through `sync_to_async` or the
+    `a`-methods while the browser is open.
+    """
+    from playwright.async_api import async_playwright
+
+    if not CHROMIUM_INSTALLED:
+        pytest.fail(f"Chromium is missing at {CHROMIUM}: run `make test` (it installs chromium)")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        context = await browser.new_context(base_url=asgi_server.url)  # type: ignore[attr-defined]
+        page = await context.new_page()
+        recorded = BrowserPage(page)
+        page.on(
+            "console",
+            lambda message: message.type == "error" and recorded.errors.append(message.text),
+        )
+        page.on("pageerror", lambda error: recorded.errors.append(str(error)))
+        try:
+            yield recorded
+        finally:
+            await browser.close()

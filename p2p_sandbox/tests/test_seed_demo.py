@@ -1,0 +1,38 @@
+from io import StringIO
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import CommandError, call_command
+
+from accounts.demo import DEMO_PASSWORD
+from accounts.models import Organization, User
+
+pytestmark = pytest.mark.django_db
+
+
+def seed(**options: object) -> str:
+    output = StringIO()
+    call_command("seed_demo", stdout=output, **options)
+    return output.getvalue()
+
+
+def test_seed_demo_creates_organizations_and_people_once_and_prints_logins() -> None:
+    first = seed(allow_production=True)
+    counts = (Organization.objects.count(), User.objects.count())
+    second = seed(allow_production=True)
+
+    assert counts == (3, 6)
+    assert (Organization.objects.count(), User.objects.count()) == counts
+    assert first == second
+    assert f"sara@gulfprecision.example      {DEMO_PASSWORD}" in first
+    sara = authenticate(email="sara@gulfprecision.example", password=DEMO_PASSWORD)
+    assert sara is not None
+    assert (sara.organization.slug, sara.role) == ("gulf-precision", User.Role.ADMIN)
+    assert User.objects.get(email="moderator@p2psandbox.example").is_staff is True
+
+
+def test_seed_demo_refuses_without_debug_unless_told() -> None:
+    with pytest.raises(CommandError, match="published password"):
+        seed()
+
+    assert User.objects.count() == 0
