@@ -157,3 +157,14 @@ def test_app_error_defaults_come_from_the_subclass() -> None:
         "This conflicts with the current state.",
     )
     assert isinstance(error, AppError)
+
+
+def test_unknown_fields_are_refused_with_422(api_client: TestClient) -> None:
+    response = api_client.post(
+        "/items", json={"displayName": "valve", "unitCount": 3, "isAdmin": True}
+    )
+
+    assert response.status_code == 422
+    assert response.json()["errors"] == [
+        {"field": "isAdmin", "message": "Extra inputs are not permitted", "location": "body"}
+    ]
