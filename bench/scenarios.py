@@ -1,0 +1,193 @@
+"""What can be benchmarked: scenarios, the server variants they compare and the loads they apply.
+
+A scenario names one endpoint, the exact response every variant must give before it is loaded,
+the variants (the project and its baselines) and the ratios its targets are judged on.
+"""
+
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+HOST = "127.0.0.1"
+BIN = Path(sys.executable).parent
+
+# Takes the port, returns argv.
+CommandBuilder = Callable[[str], list[str]]
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    description: str
+    command: CommandBuilder
+    # None for a server that does not load Django.
+    settings_module: str | None
+
+
+@dataclass(frozen=True)
+class Load:
+    """A closed loop of `connections` clients, or, with `rate`, an open model at that many
+    requests/s (latency counted from each request's scheduled send time)."""
+
+    connections: int
+    rate: float | None = None
+
+    @property
+    def kind(self) -> str:
+        return "closed" if self.rate is None else "open"
+
+    @property
+    def label(self) -> str:
+        if self.rate is None:
+            return f"concurrency {self.connections}"
+        return f"rate {self.rate:g}/s ({self.connections} connections)"
+
+    def as_dict(self) -> dict[str, object]:
+        return {"kind": self.kind, "connections": self.connections, "rate": self.rate}
+
+
+@dataclass(frozen=True)
+class Ratio:
+    label: str
+    numerator: str
+    denominator: str
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    path: str
+    expected_status: int
+    expected_body: bytes
+    expected_content_type: str
+    variants: tuple[Variant, ...]
+    default_variants: tuple[str, ...]
+    default_loads: tuple[Load, ...]
+    # Requests/s ratios printed for each load; one is skipped when a variant is not in the run.
+    ratios: tuple[Ratio, ...]
+
+    def variant(self, name: str) -> Variant:
+        for variant in self.variants:
+            if variant.name == name:
+                return variant
+        raise KeyError(name)
+
+
+def daphne(app: str) -> CommandBuilder:
+    # At the default verbosity (1) Daphne writes an access-log line per request to stdout, even
+    # without --access-log; -v 0 turns that off and logs warnings only.
+    return lambda port: [str(BIN / "daphne"), "-v", "0", "-b", HOST, "-p", port, app]
+
+
+def uvicorn(app: str) -> CommandBuilder:
+    return lambda port: [
+        str(BIN / "uvicorn"),
+        app,
+        "--host",
+        HOST,
+        "--port",
+        port,
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+
+
+def gunicorn_gthread(app: str, *, workers: int = 2, threads: int = 8) -> CommandBuilder:
+    return lambda port: [
+        str(BIN / "gunicorn"),
+        app,
+        "--bind",
+        f"{HOST}:{port}",
+        "--worker-class",
+        "gthread",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--log-level",
+        "warning",
+    ]
+
+
+PROJECT_ASGI = "p2p_sandbox.asgi:application"
+RAW_ASGI = "bench.servers.raw_asgi:application"
+BARE_ASGI = "bench.servers.bare_asgi:application"
+SYNC_WSGI = "bench.servers.sync_wsgi:application"
+
+HEALTH_VARIANTS = (
+    Variant(
+        "project-daphne",
+        "the project (full middleware, async view) under Daphne",
+        daphne(PROJECT_ASGI),
+        "p2p_sandbox.settings",
+    ),
+    Variant(
+        "project-uvicorn",
+        "the project (full middleware, async view) under uvicorn",
+        uvicorn(PROJECT_ASGI),
+        "p2p_sandbox.settings",
+    ),
+    Variant(
+        "raw-daphne",
+        "a raw ASGI app returning the same bytes, under Daphne",
+        daphne(RAW_ASGI),
+        None,
+    ),
+    Variant(
+        "raw-uvicorn",
+        "a raw ASGI app returning the same bytes, under uvicorn",
+        uvicorn(RAW_ASGI),
+        None,
+    ),
+    Variant(
+        "sync-gunicorn",
+        "the same view as a sync Django view, project settings and full middleware, "
+        "under gunicorn gthread (2 workers x 8 threads)",
+        gunicorn_gthread(SYNC_WSGI),
+        "bench.servers.sync_settings",
+    ),
+    Variant(
+        "bare-daphne",
+        "a bare Django async view (project settings, no middleware) under Daphne",
+        daphne(BARE_ASGI),
+        "bench.servers.bare_settings",
+    ),
+    Variant(
+        "bare-uvicorn",
+        "a bare Django async view (project settings, no middleware) under uvicorn",
+        uvicorn(BARE_ASGI),
+        "bench.servers.bare_settings",
+    ),
+)
+
+HEALTH = Scenario(
+    name="health",
+    description="GET /health: an async view with no database access, through all middleware",
+    path="/health",
+    expected_status=200,
+    expected_body=b'{"status": "healthy", "async": true}',
+    expected_content_type="application/json",
+    variants=HEALTH_VARIANTS,
+    default_variants=(
+        "project-daphne",
+        "project-uvicorn",
+        "raw-daphne",
+        "raw-uvicorn",
+        "sync-gunicorn",
+    ),
+    default_loads=(Load(1), Load(50), Load(1000)),
+    ratios=(
+        Ratio("project / raw ASGI, Daphne", "project-daphne", "raw-daphne"),
+        Ratio("project / raw ASGI, uvicorn", "project-uvicorn", "raw-uvicorn"),
+        Ratio("project Daphne / project uvicorn", "project-daphne", "project-uvicorn"),
+        Ratio("project Daphne / sync WSGI", "project-daphne", "sync-gunicorn"),
+        Ratio("project uvicorn / sync WSGI", "project-uvicorn", "sync-gunicorn"),
+        Ratio("project / bare Django, Daphne", "project-daphne", "bare-daphne"),
+        Ratio("project / bare Django, uvicorn", "project-uvicorn", "bare-uvicorn"),
+    ),
+)
+
+SCENARIOS: dict[str, Scenario] = {scenario.name: scenario for scenario in (HEALTH,)}

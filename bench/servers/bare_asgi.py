@@ -1,0 +1,7 @@
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ["DJANGO_SETTINGS_MODULE"] = "bench.servers.bare_settings"
+
+application = get_asgi_application()
