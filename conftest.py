@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from django.test import Client
 
 from accounts.tests.factories import OrganizationFactory, UserFactory
 from p2p_sandbox.testing import (
@@ -67,6 +68,42 @@ def organization_factory(db: None) -> type[OrganizationFactory]:
 @pytest.fixture
 def user_factory(db: None) -> type[UserFactory]:
     return UserFactory
+
+
+class JsonClient:
+    """Django's test client speaking JSON, running on-commit callbacks (events, emails) as a
+    committed request would."""
+
+    def __init__(self, client: Client, capture: object) -> None:
+        self.client = client
+        self.capture = capture
+
+    def request(self, method: str, path: str, data: object = None, **extra: object) -> object:
+        with self.capture(execute=True):  # type: ignore[operator]
+            return getattr(self.client, method)(
+                path, data, content_type="application/json", **extra
+            )
+
+    def get(self, path: str, data: object = None, **extra: object) -> object:
+        return self.client.get(path, data, **extra)
+
+    def post(self, path: str, data: object = None, **extra: object) -> object:
+        return self.request("post", path, data, **extra)
+
+    def patch(self, path: str, data: object = None, **extra: object) -> object:
+        return self.request("patch", path, data, **extra)
+
+    def delete(self, path: str, **extra: object) -> object:
+        return self.request("delete", path, None, **extra)
+
+    def upload(self, path: str, files: dict, **extra: object) -> object:
+        with self.capture(execute=True):  # type: ignore[operator]
+            return self.client.post(path, files, **extra)
+
+
+@pytest.fixture
+def api(client: Client, django_capture_on_commit_callbacks: object) -> JsonClient:
+    return JsonClient(client, django_capture_on_commit_callbacks)
 
 
 @dataclass

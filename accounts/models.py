@@ -1,8 +1,17 @@
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
+
+# Latin or Arabic letters (with Arabic diacritics), spaces, hyphens and apostrophes.
+person_name_validator = RegexValidator(
+    r"^[A-Za-z\u00C0-\u024F\u0600-\u06FF\u0750-\u077F\u2019' -]+$",
+    _("Use letters (Latin or Arabic), spaces, hyphens and apostrophes only."),
+    code="invalid_name",
+)
 
 
 class Organization(models.Model):
@@ -46,6 +55,8 @@ class Organization(models.Model):
     country = models.CharField(max_length=2, default="SA", help_text=_("ISO 3166 code"))
     website = models.URLField(blank=True)
     logo = models.ImageField(upload_to="organizations/logos/", blank=True)
+    # An uploaded logo waiting for the worker to check and re-encode it.
+    logo_pending = models.CharField(max_length=255, blank=True, editable=False)
     is_verified = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -100,12 +111,13 @@ class User(AbstractBaseUser, PermissionsMixin):
         ARABIC = "ar", _("Arabic")
 
     email = models.EmailField(_("email address"), max_length=254, unique=True)
-    first_name = models.CharField(max_length=50, blank=True)
-    last_name = models.CharField(max_length=50, blank=True)
+    first_name = models.CharField(max_length=50, blank=True, validators=[person_name_validator])
+    last_name = models.CharField(max_length=50, blank=True, validators=[person_name_validator])
     job_title = models.CharField(max_length=100, blank=True)
     expertise_tags = models.JSONField(default=list, blank=True)
     language = models.CharField(max_length=2, choices=Language.choices, default=Language.ENGLISH)
     avatar = models.ImageField(upload_to="users/avatars/", blank=True)
+    avatar_pending = models.CharField(max_length=255, blank=True, editable=False)
     organization = models.ForeignKey(
         Organization,
         on_delete=models.PROTECT,
@@ -120,6 +132,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now, editable=False)
     last_seen_at = models.DateTimeField(null=True, blank=True)
+    email_verified_at = models.DateTimeField(null=True, blank=True)
+    # Part of the session hash: raising it ends every session of the user at their next request.
+    session_generation = models.PositiveIntegerField(default=0, editable=False)
 
     objects = UserManager()
 
@@ -145,3 +160,90 @@ class User(AbstractBaseUser, PermissionsMixin):
     @property
     def is_organization_admin(self) -> bool:
         return self.role == self.Role.ADMIN
+
+    @property
+    def is_email_verified(self) -> bool:
+        return self.email_verified_at is not None
+
+    def get_session_auth_hash(self) -> str:
+        return salted_hmac(
+            "accounts.User.get_session_auth_hash",
+            f"{self.password}:{self.session_generation}",
+            algorithm="sha256",
+        ).hexdigest()
+
+
+class EmailVerification(models.Model):
+    """The current 6-digit code of a user who has not verified their address yet."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="email_verification")
+    code_hash = models.CharField(max_length=64)
+    sent_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    failed_attempts = models.PositiveSmallIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"Verification for {self.user_id}"
+
+
+class FailedLogin(models.Model):
+    """One failed sign-in for an email address (existing or not), for the lockout."""
+
+    email = models.CharField(max_length=254, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.email} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class Invitation(models.Model):
+    """An organization admin's single-use invitation, by email, valid for 7 days."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="invitations"
+    )
+    email = models.EmailField(max_length=254)
+    role = models.CharField(max_length=8, choices=User.Role.choices, default=User.Role.MEMBER)
+    invited_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    sent_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                "organization",
+                Lower("email"),
+                condition=models.Q(accepted_at__isnull=True, cancelled_at__isnull=True),
+                name="accounts_invitation_one_open_per_email",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.organization_id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.accepted_at is None and self.cancelled_at is None
+
+
+class ApiToken(models.Model):
+    """A personal API token. Only its SHA-256 is stored; the token is shown once."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"

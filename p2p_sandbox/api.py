@@ -8,12 +8,15 @@ import logging
 from http import HTTPStatus
 
 from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.csp import CSP
 from django.views.decorators.csp import csp_override
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
 
+from accounts import api as accounts_api
 from p2p_sandbox.errors import AppError, RateLimitedError
 
 logger = logging.getLogger(__name__)
@@ -75,6 +78,25 @@ def handle_validation_error(request: HttpRequest, exc: ValidationError) -> HttpR
     )
 
 
+def handle_django_validation_error(
+    request: HttpRequest, exc: DjangoValidationError
+) -> HttpResponse:
+    """A model's own validation (full_clean in a service): 422, one entry per field."""
+    if hasattr(exc, "error_dict"):
+        errors = [
+            {"field": None if field == NON_FIELD_ERRORS else field, "message": message}
+            for field, messages in exc.message_dict.items()
+            for message in messages
+        ]
+    else:
+        errors = [{"field": None, "message": message} for message in exc.messages]
+    first = errors[0]
+    detail = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+    return error_response(
+        request, status=422, detail=detail, code="validation_error", errors=errors
+    )
+
+
 def handle_throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
     response = error_response(request, status=429, detail=exc.message, code="rate_limited")
     if exc.wait:
@@ -114,6 +136,7 @@ def handle_unexpected_error(request: HttpRequest, exc: Exception) -> HttpRespons
 def add_error_handlers(target: NinjaAPI) -> None:
     target.add_exception_handler(AppError, handle_app_error)
     target.add_exception_handler(ValidationError, handle_validation_error)
+    target.add_exception_handler(DjangoValidationError, handle_django_validation_error)
     target.add_exception_handler(Throttled, handle_throttled)
     target.add_exception_handler(AuthenticationError, handle_authentication_error)
     target.add_exception_handler(HttpError, handle_http_error)
@@ -130,3 +153,6 @@ api = NinjaAPI(
     docs_decorator=docs_csp,
 )
 add_error_handlers(api)
+api.add_router("/auth", accounts_api.auth_router)
+api.add_router("/users", accounts_api.users_router)
+api.add_router("/organizations", accounts_api.organizations_router)

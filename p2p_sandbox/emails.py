@@ -18,9 +18,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
-from kombu.exceptions import OperationalError as BrokerError
 
 from p2p_sandbox.models import OutboundEmail
+from p2p_sandbox.queueing import delay_safely
 
 logger = logging.getLogger(__name__)
 
@@ -77,15 +77,12 @@ def enqueue_delivery(email_id: int) -> bool:
     """Queue the delivery task; with the broker down, leave the email due for the relay."""
     from p2p_sandbox.tasks import send_email_task
 
-    try:
-        send_email_task.delay(email_id)
-    except BrokerError:
-        logger.warning("Broker unreachable; email %s waits in the outbox for the relay", email_id)
-        OutboundEmail.objects.filter(pk=email_id, state=OutboundEmail.State.PENDING).update(
-            next_attempt_at=timezone.now()
-        )
-        return False
-    return True
+    if delay_safely(send_email_task, email_id):
+        return True
+    OutboundEmail.objects.filter(pk=email_id, state=OutboundEmail.State.PENDING).update(
+        next_attempt_at=timezone.now()
+    )
+    return False
 
 
 def retry_delay(attempts: int) -> timedelta:

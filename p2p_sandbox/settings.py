@@ -48,6 +48,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "accounts.middleware.SessionLimitsMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -101,7 +102,33 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "/admin/login/"
+LOGIN_URL = "accounts:login"
+LOGIN_REDIRECT_URL = "home"
+PASSWORD_RESET_TIMEOUT = 2 * 60 * 60
+# Sessions end after 30 idle minutes and, whatever the activity, 8 hours after sign-in.
+SESSION_IDLE_TIMEOUT = timedelta(minutes=config.env_int(ENV, "SESSION_IDLE_TIMEOUT_MINUTES", 30))
+SESSION_MAX_AGE = timedelta(hours=config.env_int(ENV, "SESSION_MAX_AGE_HOURS", 8))
+SESSION_COOKIE_AGE = int(SESSION_MAX_AGE.total_seconds())
+LOGIN_FAILURE_LIMIT = 5
+LOGIN_FAILURE_WINDOW = timedelta(minutes=15)
+LOGIN_LOCKOUT = timedelta(minutes=15)
+EMAIL_CODE_LIFETIME = timedelta(minutes=7)
+EMAIL_CODE_MAX_ATTEMPTS = 5
+EMAIL_CODE_RESEND_AFTER = timedelta(seconds=60)
+INVITATION_LIFETIME = timedelta(days=7)
+# Sign-up needs a work address: these domains (and PERSONAL_EMAIL_DOMAINS from the environment,
+# comma-separated) are refused.
+PERSONAL_EMAIL_DOMAINS = frozenset(
+    [
+        *config.env_list(ENV, "PERSONAL_EMAIL_DOMAINS", []),
+        "gmail.com", "googlemail.com", "yahoo.com", "ymail.com", "hotmail.com", "outlook.com",
+        "live.com", "msn.com", "icloud.com", "me.com", "mac.com", "aol.com", "proton.me",
+        "protonmail.com", "gmx.com", "gmx.net", "mail.com", "yandex.com", "yandex.ru",
+        "zoho.com", "hotmail.co.uk", "yahoo.co.uk", "outlook.sa", "hotmail.sa",
+    ]
+)  # fmt: skip
+# Links in emails point here.
+SITE_URL = ENV.get("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # Internationalization: English and Arabic are both first-class.
 
@@ -152,6 +179,7 @@ SECURE_CSP = {
     "form-action": [CSP.SELF],
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+IMAGE_UPLOAD_MAX_BYTES = 5 * 1024 * 1024
 
 # API
 

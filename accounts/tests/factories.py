@@ -1,6 +1,9 @@
 import factory
+from django.utils import timezone
 
 from accounts.models import Organization, User
+
+PASSWORD = "correct-horse-battery"
 
 
 class OrganizationFactory(factory.django.DjangoModelFactory):
@@ -24,4 +27,9 @@ class UserFactory(factory.django.DjangoModelFactory):
     first_name = factory.Faker("first_name")
     last_name = factory.Faker("last_name")
     role = User.Role.MEMBER
-    password = factory.django.Password("correct-horse-battery")
+    email_verified_at = factory.LazyFunction(timezone.now)
+    password = factory.django.Password(PASSWORD)
+
+    class Params:
+        admin = factory.Trait(role=User.Role.ADMIN)
+        unverified = factory.Trait(email_verified_at=None)

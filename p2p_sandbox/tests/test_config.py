@@ -159,3 +159,15 @@ def test_production_settings_serve_daphne_first_with_asgi(settings: object) -> N
     assert django_settings.INSTALLED_APPS[0] == "daphne"
     assert django_settings.ASGI_APPLICATION == "p2p_sandbox.asgi.application"
     assert django_settings.SECURE_CSP["object-src"] == ["'none'"]
+
+
+def test_production_settings_hash_passwords_with_argon2() -> None:
+    result = manage(
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings; print(settings.PASSWORD_HASHERS[0])",
+        env={"DEBUG": "1"},
+    )
+
+    assert result.stdout.strip() == "django.contrib.auth.hashers.Argon2PasswordHasher"

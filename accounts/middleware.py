@@ -1,0 +1,73 @@
+import time
+from collections.abc import Awaitable, Callable
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
+from django.contrib.auth import SESSION_KEY
+from django.http import HttpRequest, HttpResponse
+
+STARTED_AT = "accounts.auth_started_at"
+ACTIVE_AT = "accounts.last_active_at"
+# Recording activity on every request would write the session each time; once a minute is
+# precise enough for a 30-minute idle limit.
+ACTIVITY_RESOLUTION = 60
+
+
+def session_expired(started_at: float | None, active_at: float | None, now: float) -> bool:
+    if started_at is None or active_at is None:
+        return False
+    return (
+        now - active_at > settings.SESSION_IDLE_TIMEOUT.total_seconds()
+        or now - started_at > settings.SESSION_MAX_AGE.total_seconds()
+    )
+
+
+class SessionLimitsMiddleware:
+    """Ends a signed-in session after SESSION_IDLE_TIMEOUT idle or SESSION_MAX_AGE in all.
+
+    Placed after SessionMiddleware and before AuthenticationMiddleware, so an ended session is
+    already anonymous when the request's user is resolved.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable) -> None:
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
+        if iscoroutinefunction(self):
+            return self.__acall__(request)
+        session = request.session
+        if SESSION_KEY in session:
+            now = time.time()
+            started_at, active_at = session.get(STARTED_AT), session.get(ACTIVE_AT)
+            if session_expired(started_at, active_at, now):
+                session.flush()
+            elif active_at is None or now - active_at > ACTIVITY_RESOLUTION:
+                session[ACTIVE_AT] = now
+                session.setdefault(STARTED_AT, now)
+        return self.get_response(request)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        session = request.session
+        if await session.ahas_key(SESSION_KEY):
+            now = time.time()
+            started_at = await session.aget(STARTED_AT)
+            active_at = await session.aget(ACTIVE_AT)
+            if session_expired(started_at, active_at, now):
+                await session.aflush()
+            elif active_at is None or now - active_at > ACTIVITY_RESOLUTION:
+                await session.aset(ACTIVE_AT, now)
+                await session.asetdefault(STARTED_AT, now)
+        return await self.get_response(request)
+
+
+def start_session_clock(sender: object, request: HttpRequest | None, **kwargs: object) -> None:
+    """On every sign-in (API, pages, admin): the session's age and idle time start now."""
+    if request is not None and hasattr(request, "session"):
+        now = time.time()
+        request.session[STARTED_AT] = now
+        request.session[ACTIVE_AT] = now
