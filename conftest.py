@@ -12,6 +12,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from asgiref.sync import SyncToAsync
+from django.db import connections
 from django.test import Client
 
 from accounts.tests.factories import OrganizationFactory, UserFactory
@@ -24,6 +26,7 @@ from p2p_sandbox.testing import (
     process_env,
     redact,
     start_process,
+    wait_for_child_connections_to_close,
     wait_until,
 )
 
@@ -58,6 +61,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "services" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def close_connections_of_the_sync_to_async_thread() -> Iterator[None]:
+    """Async tests reach the ORM through asgiref's shared thread, whose connection pytest-django
+    never closes: it would outlive the test database."""
+    yield
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)
 
 
 @pytest.fixture
@@ -126,7 +137,7 @@ def asgi_server(
     """
     port = free_port()
     with django_db_blocker.unblock():  # type: ignore[attr-defined]
-        env = process_env()
+        env = process_env("p2p-test-daphne")
     running = start_process(
         [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port), "p2p_sandbox.asgi:application"],
         env=env,
@@ -147,6 +158,8 @@ def asgi_server(
         yield server
     finally:
         running.stop()
+        with django_db_blocker.unblock():  # type: ignore[attr-defined]
+            wait_for_child_connections_to_close("p2p-test-daphne")
 
 
 @dataclass
@@ -194,6 +207,7 @@ def celery_worker_process(
     from p2p_sandbox.celery import app as celery_app
 
     env = process_env(
+        "p2p-test-celery",
         EMAIL_HOST=smtp_inbox.host,
         EMAIL_PORT=str(smtp_inbox.port),
         EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
@@ -218,6 +232,7 @@ def celery_worker_process(
     finally:
         celery_app.conf.task_always_eager = True
         running.stop()
+        wait_for_child_connections_to_close("p2p-test-celery")
 
 
 @pytest.fixture

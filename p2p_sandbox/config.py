@@ -156,6 +156,7 @@ def storages(env: Mapping[str, str]) -> dict[str, Any]:
         "default_acl": None,
         "querystring_auth": True,
         "querystring_expire": env_int(env, "MEDIA_URL_EXPIRY_SECONDS", 300),
+        "signature_version": "s3v4",
         "file_overwrite": False,
     }
     optional = {

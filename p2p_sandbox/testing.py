@@ -52,7 +52,7 @@ def wait_until(condition: Callable[[], bool], *, timeout: float, message: str) -
         time.sleep(0.05)
 
 
-def child_database_url() -> str:
+def child_database_url(application_name: str = "p2p-test-child") -> str:
     """A DATABASE_URL for the test database, for processes the tests start."""
     db = connection.settings_dict
     if db["ENGINE"] == "django.db.backends.sqlite3":
@@ -61,7 +61,7 @@ def child_database_url() -> str:
     if db["PASSWORD"]:
         credentials += ":" + quote(db["PASSWORD"])
     host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
-    return f"postgres://{credentials}@{host}/{db['NAME']}"
+    return f"postgres://{credentials}@{host}/{db['NAME']}?application_name={application_name}"
 
 
 @dataclass
@@ -90,12 +90,16 @@ def start_process(args: list[str], *, env: dict[str, str], log_path: Path) -> Ru
     return RunningProcess(process, log_path)
 
 
-def process_env(**overrides: str) -> dict[str, str]:
-    """The test run's environment for a child process, on the test database."""
+def process_env(application_name: str, **overrides: str) -> dict[str, str]:
+    """The test run's environment for a child process, on the test database.
+
+    On PostgreSQL the child's connections carry `application_name`, so a test can wait for
+    exactly them to close.
+    """
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "p2p_sandbox.settings_test",
-        "DATABASE_URL": child_database_url(),
+        "DATABASE_URL": child_database_url(application_name),
         "SECRET_KEY": settings.SECRET_KEY,
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "DEBUG": "0",
@@ -118,3 +122,24 @@ def celery_broker(url: str) -> Iterator[None]:
     finally:
         app.conf.broker_url, app.conf.task_always_eager = saved
         app._after_fork()
+
+
+def wait_for_child_connections_to_close(application_name: str, timeout: float = 10.0) -> None:
+    """After stopping a child process, wait until PostgreSQL has ended its sessions.
+
+    A stopped process's backends linger for a moment; dropping the test database while they do
+    fails.
+    """
+    if connection.vendor != "postgresql":
+        return
+
+    def others() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND application_name = %s",
+                [application_name],
+            )
+            return cursor.fetchone()[0]
+
+    wait_until(lambda: others() == 0, timeout=timeout, message="child sessions did not close")

@@ -1,13 +1,17 @@
+import asyncio
 import re
 from datetime import timedelta
 
 import pytest
 import time_machine
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.contrib.auth import SESSION_KEY
 from django.core import mail
 from django.test import Client
 from django.utils import timezone
 
+from accounts import events
 from accounts.models import EmailVerification, FailedLogin, Organization, User
 from accounts.tests.factories import PASSWORD
 
@@ -403,3 +407,20 @@ def test_password_change_keeps_this_session_and_ends_the_others(
     assert changed.status_code == 204
     assert client.get("/api/v1/users/me").status_code == 200
     assert other.get("/api/v1/users/me").status_code == 401
+
+
+def test_logout_tells_the_users_live_connections_to_close(
+    api: object, user_factory: object
+) -> None:
+    user = user_factory()  # type: ignore[operator]
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(events.sessions_group(user.pk), channel)
+    api.client.force_login(user)  # type: ignore[attr-defined]
+
+    api.post("/api/v1/auth/logout")  # type: ignore[attr-defined]
+
+    async def receive() -> dict:
+        return await asyncio.wait_for(layer.receive(channel), timeout=5)
+
+    assert async_to_sync(receive)() == {"type": "sessions.ended", "user_id": user.pk}

@@ -21,7 +21,7 @@ def test_seed_demo_creates_organizations_and_people_once_and_prints_logins() -> 
     counts = (Organization.objects.count(), User.objects.count())
     second = seed(allow_production=True)
 
-    assert counts == (3, 6)
+    assert counts == (6, 12)
     assert (Organization.objects.count(), User.objects.count()) == counts
     assert first == second
     assert f"sara@gulfprecision.example      {DEMO_PASSWORD}" in first
@@ -29,6 +29,8 @@ def test_seed_demo_creates_organizations_and_people_once_and_prints_logins() -> 
     assert sara is not None
     assert (sara.organization.slug, sara.role) == ("gulf-precision", User.Role.ADMIN)
     assert User.objects.get(email="moderator@p2psandbox.example").is_staff is True
+    assert not User.objects.filter(email_verified_at__isnull=True).exists()
+    assert Organization.objects.values("city").distinct().count() == 6
 
 
 def test_seed_demo_refuses_without_debug_unless_told() -> None:
