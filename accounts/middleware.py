@@ -4,7 +4,9 @@ from collections.abc import Awaitable, Callable
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 
 STARTED_AT = "accounts.auth_started_at"
 ACTIVE_AT = "accounts.last_active_at"
@@ -22,8 +24,15 @@ def session_expired(started_at: float | None, active_at: float | None, now: floa
     )
 
 
+def last_seen(user_id: str) -> QuerySet:
+    from accounts.models import User
+
+    return User.objects.filter(pk=user_id)
+
+
 class SessionLimitsMiddleware:
-    """Ends a signed-in session after SESSION_IDLE_TIMEOUT idle or SESSION_MAX_AGE in all.
+    """Ends a signed-in session after SESSION_IDLE_TIMEOUT idle or SESSION_MAX_AGE in all, and
+    records the user's last activity (at most once a minute).
 
     Placed after SessionMiddleware and before AuthenticationMiddleware, so an ended session is
     already anonymous when the request's user is resolved.
@@ -49,6 +58,7 @@ class SessionLimitsMiddleware:
             elif active_at is None or now - active_at > ACTIVITY_RESOLUTION:
                 session[ACTIVE_AT] = now
                 session.setdefault(STARTED_AT, now)
+                last_seen(session[SESSION_KEY]).update(last_seen_at=timezone.now())
         return self.get_response(request)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
@@ -62,6 +72,8 @@ class SessionLimitsMiddleware:
             elif active_at is None or now - active_at > ACTIVITY_RESOLUTION:
                 await session.aset(ACTIVE_AT, now)
                 await session.asetdefault(STARTED_AT, now)
+                user_id = await session.aget(SESSION_KEY)
+                await last_seen(user_id).aupdate(last_seen_at=timezone.now())
         return await self.get_response(request)
 
 

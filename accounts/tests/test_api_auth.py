@@ -304,6 +304,8 @@ def test_session_ends_after_thirty_idle_minutes(client: Client, user_factory: ob
         idle = client.get("/api/v1/users/me")
 
     assert (active.status_code, still_active.status_code, idle.status_code) == (200, 200, 401)
+    last_seen = User.objects.get().last_seen_at
+    assert start + timedelta(minutes=57) < last_seen < start + timedelta(minutes=59)
 
 
 def test_session_ends_eight_hours_after_sign_in_even_when_active(
