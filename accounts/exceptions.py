@@ -101,3 +101,7 @@ class InvitationExistsError(ConflictError):
 class WrongPasswordError(AppError):
     code = "wrong_password"
     message = "The current password is not correct."
+
+
+class InvitationResendTooSoonError(ResendTooSoonError):
+    message = "This invitation was sent less than a minute ago."

@@ -80,3 +80,7 @@ async def aget_own_organization(user: User) -> Organization | None:
     if user.organization_id is None:
         return None
     return await Organization.objects.filter(pk=user.organization_id).afirst()
+
+
+def list_organizations() -> QuerySet[Organization]:
+    return Organization.objects.order_by("name")

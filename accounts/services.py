@@ -38,6 +38,7 @@ from accounts.exceptions import (
     InvalidPasswordError,
     InvalidTokenError,
     InvitationExistsError,
+    InvitationResendTooSoonError,
     LastAdminError,
     NotOrganizationAdminError,
     OrganizationExistsError,
@@ -75,11 +76,13 @@ def token_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def check_resend_cooldown(sent_at: datetime) -> None:
-    """Raise ResendTooSoonError (with Retry-After) within EMAIL_CODE_RESEND_AFTER of sent_at."""
+def check_resend_cooldown(
+    sent_at: datetime, error: type[ResendTooSoonError] = ResendTooSoonError
+) -> None:
+    """Raise `error` (with Retry-After) within EMAIL_CODE_RESEND_AFTER of sent_at."""
     wait = (sent_at + settings.EMAIL_CODE_RESEND_AFTER - timezone.now()).total_seconds()
     if wait > 0:
-        raise ResendTooSoonError(retry_after=max(1, math.ceil(wait)))
+        raise error(retry_after=max(1, math.ceil(wait)))
 
 
 def site_url(path: str) -> str:
@@ -528,7 +531,7 @@ def get_open_invitation_for_admin(actor: User, invitation_id: int) -> Invitation
 def resend_invitation(*, actor: User, invitation_id: int) -> Invitation:
     """Send a fresh link (the old one stops working) valid for another full period."""
     invitation = get_open_invitation_for_admin(actor, invitation_id)
-    check_resend_cooldown(invitation.sent_at)
+    check_resend_cooldown(invitation.sent_at, InvitationResendTooSoonError)
     raw_token = secrets.token_urlsafe(32)
     now = timezone.now()
     invitation.token_hash = token_hash(raw_token)

@@ -133,37 +133,6 @@ def test_home_page_search_is_disabled_until_routed(client: Client) -> None:
     )
 
 
-def test_home_page_calls_to_action_are_disabled_until_routed(client: Client) -> None:
-    response = client.get("/")
-
-    html = response.content.decode()
-    assertInHTML(
-        '<a class="button button--primary button--large is-disabled" role="link"'
-        ' aria-disabled="true" title="Coming soon">Join your organization</a>',
-        html,
-        count=1,
-    )
-    assertInHTML(
-        '<a class="button button--secondary button--large is-disabled" role="link"'
-        ' aria-disabled="true" title="Coming soon">Sign in</a>',
-        html,
-        count=1,
-    )
-
-
-def test_home_page_offers_anonymous_user_sign_in_only(client: Client) -> None:
-    response = client.get("/")
-
-    html = response.content.decode()
-    assertInHTML(
-        '<a class="button button--quiet is-disabled" role="link" aria-disabled="true"'
-        ' title="Coming soon">Sign in</a>',
-        html,
-        count=1,
-    )
-    assert "Sign out" not in html
-
-
 def test_home_page_sends_content_security_policy(client: Client) -> None:
     response = client.get("/")
 
@@ -204,33 +173,6 @@ def test_home_page_menu_button_controls_the_menu(client: Client) -> None:
     assert '<div class="site-menu" id="site-menu">' in html
     assert '<a class="skip-link" href="#main">Skip to content</a>' in html
     assert '<main id="main" tabindex="-1">' in html
-
-
-@pytest.mark.django_db
-def test_layout_signed_in_user_without_sign_out_route_gets_disabled_button(
-    client: Client, django_user_model: type
-) -> None:
-    user = django_user_model.objects.create_user(
-        email="sara@gulfprecision.example", first_name="Sara", last_name="Al-Qahtani"
-    )
-    client.force_login(user)
-
-    response = client.get("/")
-
-    html = response.content.decode()
-    assertInHTML(
-        '<a class="user-menu__name is-disabled" role="link" aria-disabled="true"'
-        ' title="Coming soon">Sara Al-Qahtani</a>',
-        html,
-        count=1,
-    )
-    assertInHTML(
-        '<button class="button button--quiet" type="button" disabled title="Coming soon">'
-        "Sign out</button>",
-        html,
-        count=1,
-    )
-    assert "Sign in" not in html.split('id="user-menu"')[1].split("</div>")[0]
 
 
 # Error pages
@@ -414,3 +356,15 @@ def test_layout_messages_region_is_empty_without_messages(client: Client) -> Non
     assert '<div class="messages container" id="messages" role="status"></div>' in (
         response.content.decode()
     )
+
+
+@pytest.mark.django_db
+def test_home_offers_signed_in_people_their_next_steps_instead_of_sign_up(
+    client: Client, user_factory: object
+) -> None:
+    client.force_login(user_factory())  # type: ignore[operator]
+
+    html = client.get("/").content.decode()
+
+    assert 'href="/accounts/people/"' in html
+    assert 'href="/accounts/signup/"' not in html
