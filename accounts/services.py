@@ -362,42 +362,60 @@ def update_profile(*, actor: User, fields: dict[str, Any]) -> User:
     return user
 
 
-def store_pending_upload(upload: Any, folder: str) -> str:
+def replace_pending_image(
+    model: type[User] | type[Organization],
+    pk: int,
+    *,
+    field: str,
+    folder: str,
+    upload: Any,
+    task: Any,
+) -> None:
+    """Check an uploaded image, keep it aside in `field`, and have `task` re-encode it.
+
+    The image is checked here so that bad input is refused at once; the worker re-encodes it
+    and makes it the avatar or logo. An older upload still waiting is dropped.
+    """
     inspect_image(upload, max_bytes=settings.IMAGE_UPLOAD_MAX_BYTES)
     upload.seek(0)
-    return default_storage.save(f"uploads/{folder}/{uuid.uuid4().hex}", ContentFile(upload.read()))
-
-
-def upload_avatar(*, actor: User, upload: Any) -> User:
-    """Keep a checked upload aside; the worker re-encodes it and makes it the avatar."""
-    from accounts.tasks import process_avatar_task
-
-    pending = store_pending_upload(upload, "avatars")
+    pending = default_storage.save(
+        f"uploads/{folder}/{uuid.uuid4().hex}", ContentFile(upload.read())
+    )
     with transaction.atomic():
-        user = User.objects.select_for_update().get(pk=actor.pk)
-        replaced = user.avatar_pending
-        user.avatar_pending = pending
-        user.save(update_fields=["avatar_pending"])
-        delay_after_commit(process_avatar_task, user.pk)
+        row = model.objects.select_for_update().get(pk=pk)
+        replaced = getattr(row, field)
+        model.objects.filter(pk=pk).update(**{field: pending})
+        delay_after_commit(task, pk)
     if replaced:
         default_storage.delete(replaced)
-    return user
+
+
+def upload_avatar(*, actor: User, upload: Any) -> None:
+    from accounts.tasks import process_avatar_task
+
+    replace_pending_image(
+        User,
+        actor.pk,
+        field="avatar_pending",
+        folder="avatars",
+        upload=upload,
+        task=process_avatar_task,
+    )
 
 
 def upload_logo(*, actor: User, upload: Any) -> Organization:
     from accounts.tasks import process_logo_task
 
     organization = check_organization_admin(actor)
-    pending = store_pending_upload(upload, "logos")
-    with transaction.atomic():
-        organization = Organization.objects.select_for_update().get(pk=organization.pk)
-        replaced = organization.logo_pending
-        organization.logo_pending = pending
-        organization.save(update_fields=["logo_pending"])
-        delay_after_commit(process_logo_task, organization.pk)
-    if replaced:
-        default_storage.delete(replaced)
-    return organization
+    replace_pending_image(
+        Organization,
+        organization.pk,
+        field="logo_pending",
+        folder="logos",
+        upload=upload,
+        task=process_logo_task,
+    )
+    return Organization.objects.get(pk=organization.pk)
 
 
 # Organizations and members
