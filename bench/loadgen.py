@@ -2,19 +2,24 @@
 
 `WrkClosedLoop` drives a fixed number of connections with wrk, each sending its next request
 as soon as the previous one is answered: right for "how much does it serve at N concurrent
-clients", wrong for tail latency at a given arrival rate. A rate-based (open model) generator
-implements the same `run()` for `Load(rate=...)` and is returned by `generator_for()`.
+clients", wrong for tail latency at a given arrival rate. `OpenModel` sends requests at a fixed
+arrival rate (bench/openloop.py, latency from each request's scheduled send time) for
+`Load(rate=...)`; `generator_for()` picks one or the other.
 """
 
 import json
+import math
 import resource
 import shutil
 import subprocess
+import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 from bench.scenarios import Load
+from bench.workloads import RequestPlan
 
 WRK_SCRIPT = Path(__file__).resolve().parent / "wrk_report.lua"
 RESULT_PREFIX = "BENCH_RESULT "
@@ -45,6 +50,11 @@ class LoadResult:
 
 class LoadGenerator(Protocol):
     def run(self, url: str, load: Load, duration_s: int) -> LoadResult: ...
+
+
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 class WrkClosedLoop:
@@ -125,10 +135,129 @@ class WrkClosedLoop:
         )
 
 
-def generator_for(load: Load, *, cpu: int, timeout_s: int) -> LoadGenerator:
+def percentile(ordered: Sequence[float], share: float) -> float:
+    """Nearest-rank percentile of an ascending, non-empty list (share in 0..100)."""
+    rank = max(1, math.ceil(share / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def latency_summary(latencies_ms: Sequence[float]) -> dict[str, float | None]:
+    """p50, p90, p95, p99, p99.9, max and mean, as wrk reports them; None without samples."""
+    ordered = sorted(latencies_ms)
+    keys = ("p50", "p90", "p95", "p99", "p99.9")
+    if not ordered:
+        return dict.fromkeys((*keys, "max", "mean"))
+    summary: dict[str, float | None] = {
+        key: round(percentile(ordered, float(key[1:])), 3) for key in keys
+    }
+    summary["max"] = round(ordered[-1], 3)
+    summary["mean"] = round(sum(ordered) / len(ordered), 3)
+    return summary
+
+
+@dataclass
+class OpenModel:
+    """bench/openloop.py pinned to `cpu`: a new connection per request at `load.rate` requests/s,
+    at most `load.connections` open at once, each request built by `workload` (bench/workloads.py)
+    from its number. `first` is the number of the next request; it moves on after each run, so
+    logins cycle through the seeded users and sign-ups never repeat a domain."""
+
+    cpu: int
+    timeout_s: int
+    workload: str
+    plan: RequestPlan
+    arrival: str = "uniform"
+    first: int = 0
+
+    def run(self, url: str, load: Load, duration_s: int) -> LoadResult:
+        if load.rate is None:
+            raise LoadError("the open-model generator needs a rate")
+        command = [
+            "taskset",
+            "--cpu-list",
+            str(self.cpu),
+            sys.executable,
+            "-m",
+            "bench.openloop",
+            f"--url={url}",
+            f"--workload={self.workload}",
+            f"--rate={load.rate:g}",
+            f"--duration={duration_s}",
+            f"--timeout={self.timeout_s}",
+            f"--max-connections={load.connections}",
+            f"--arrival={self.arrival}",
+            f"--users={self.plan.users}",
+            f"--token={self.plan.token}",
+            f"--first={self.first}",
+        ]
+        cpu_before = _children_cpu_seconds()
+        completed = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=duration_s + self.timeout_s + 60,
+            check=False,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        cpu_seconds = _children_cpu_seconds() - cpu_before
+        lines = [line for line in completed.stdout.splitlines() if line.startswith(RESULT_PREFIX)]
+        if completed.returncode != 0 or not lines:
+            raise LoadError(
+                f"the open-model generator failed ({completed.returncode}): "
+                f"{completed.stderr.strip()}\n{completed.stdout.strip()}"
+            )
+        report = json.loads(lines[-1].removeprefix(RESULT_PREFIX))
+        self.first += report["scheduled"]
+        responses = report["responses"]
+        duration = report["duration_s"]
+        statuses = report["statuses"]
+        return LoadResult(
+            requests=responses,
+            # Open model: requests that got no response (timeouts and connection errors).
+            no_response_connections=report["scheduled"] - responses,
+            duration_s=round(duration, 3),
+            requests_per_s=round(responses / duration, 2) if duration else 0.0,
+            latency_ms=latency_summary(report["latencies_ms"]),
+            errors={
+                **report["errors"],
+                "non_2xx": sum(
+                    count for status, count in statuses.items() if not 200 <= int(status) <= 299
+                ),
+            },
+            generator={
+                "name": "openloop",
+                "rate": load.rate,
+                "arrival": self.arrival,
+                "workload": self.workload,
+                "first_request": self.first - report["scheduled"],
+                "scheduled": report["scheduled"],
+                "statuses": statuses,
+                "max_connections": load.connections,
+                "peak_open_connections": report["peak_open_connections"],
+                "max_send_lag_ms": report["max_send_lag_ms"],
+                "window_s": report["window_s"],
+                "elapsed_s": round(report["elapsed_s"], 3),
+                "timeout_s": self.timeout_s,
+                "cpu": self.cpu,
+                "cpu_seconds": round(cpu_seconds, 3),
+                "cpu_share": round(cpu_seconds / report["elapsed_s"], 3)
+                if report["elapsed_s"]
+                else None,
+                # Every response's latency (ms from its scheduled send time), for pooled
+                # percentiles over the repetitions.
+                "latencies_ms": report["latencies_ms"],
+            },
+        )
+
+
+def generator_for(
+    load: Load, *, cpu: int, timeout_s: int, open_model: OpenModel | None = None
+) -> LoadGenerator:
     if load.rate is None:
         return WrkClosedLoop(cpu=cpu, timeout_s=timeout_s)
-    raise LoadError("no open-model (rate-based) generator yet: add one in bench/loadgen.py")
+    if open_model is None:
+        raise LoadError("this scenario has no open-model workload (see bench/workloads.py)")
+    return open_model
 
 
 def wrk_version() -> str | None:

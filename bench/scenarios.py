@@ -1,7 +1,10 @@
 """What can be benchmarked: scenarios, the server variants they compare and the loads they apply.
 
 A scenario names one endpoint, the exact response every variant must give before it is loaded,
-the variants (the project and its baselines) and the ratios its targets are judged on.
+the variants (the project and its baselines) and the ratios its targets are judged on. A
+scenario with a `workload` (bench/workloads.py) is loaded in the open model: `path` is then only
+the readiness check, and the workload's request is checked once (the probe) and then sent at
+fixed rates.
 """
 
 import sys
@@ -41,7 +44,7 @@ class Load:
     def label(self) -> str:
         if self.rate is None:
             return f"concurrency {self.connections}"
-        return f"rate {self.rate:g}/s ({self.connections} connections)"
+        return f"rate {self.rate:g}/s"
 
     def as_dict(self) -> dict[str, object]:
         return {"kind": self.kind, "connections": self.connections, "rate": self.rate}
@@ -52,6 +55,17 @@ class Ratio:
     label: str
     numerator: str
     denominator: str
+
+
+@dataclass(frozen=True)
+class Target:
+    """A latency target of an open-model scenario, judged on the median over the repetitions."""
+
+    label: str
+    variant: str
+    rate: float
+    percentile: str
+    limit_ms: float
 
 
 @dataclass(frozen=True)
@@ -67,6 +81,20 @@ class Scenario:
     default_loads: tuple[Load, ...]
     # Requests/s ratios printed for each load; one is skipped when a variant is not in the run.
     ratios: tuple[Ratio, ...]
+    # The open-model request (a bench/workloads.py name); None: wrk GETs `path`.
+    workload: str | None = None
+    # "sqlite" or "postgres": the runner creates, migrates (and seeds) a database of its own;
+    # None: DATABASE_URL passes through as it is.
+    database: str | None = None
+    # Seed the login users (bench/seed.py) into that database.
+    seed_login_users: bool = False
+    # Time the production password hasher on the server CPU (bench/hasher.py), per repetition.
+    measure_hasher: bool = False
+    # Environment variables removed for the servers (e.g. to keep Celery eager).
+    unset_env: tuple[str, ...] = ()
+    default_duration: int = 5
+    default_warmup: int = 1
+    targets: tuple[Target, ...] = ()
 
     def variant(self, name: str) -> Variant:
         for variant in self.variants:
@@ -190,4 +218,67 @@ HEALTH = Scenario(
     ),
 )
 
-SCENARIOS: dict[str, Scenario] = {scenario.name: scenario for scenario in (HEALTH,)}
+SYNC_LOGIN_WSGI = "bench.servers.sync_login_wsgi:application"
+
+ACCOUNTS_VARIANTS = (
+    HEALTH_VARIANTS[0],
+    HEALTH_VARIANTS[1],
+    Variant(
+        "sync-gunicorn",
+        "the same endpoints as sync Django views (the project's schemas, services, error "
+        "handlers and middleware) under gunicorn gthread (2 workers x 8 threads)",
+        gunicorn_gthread(SYNC_LOGIN_WSGI),
+        "bench.servers.sync_login_settings",
+    ),
+)
+ACCOUNTS_RATIOS = (
+    Ratio("project Daphne / sync WSGI", "project-daphne", "sync-gunicorn"),
+    Ratio("project uvicorn / sync WSGI", "project-uvicorn", "sync-gunicorn"),
+    Ratio("project Daphne / project uvicorn", "project-daphne", "project-uvicorn"),
+)
+
+LOGIN = Scenario(
+    name="login",
+    description="POST /api/v1/auth/login (async view, full middleware): a seeded user's correct "
+    "password, a new session each time; open model",
+    path="/health",
+    expected_status=200,
+    expected_body=b'{"status": "healthy", "async": true}',
+    expected_content_type="application/json",
+    variants=ACCOUNTS_VARIANTS,
+    default_variants=("project-daphne", "sync-gunicorn"),
+    default_loads=(Load(1000, 2), Load(1000, 4), Load(1000, 8)),
+    ratios=ACCOUNTS_RATIOS,
+    workload="login",
+    database="sqlite",
+    seed_login_users=True,
+    measure_hasher=True,
+    default_duration=30,
+    default_warmup=2,
+    targets=(Target("login p95 < 1 s at 2 logins/s", "project-daphne", 2, "p95", 1000),),
+)
+
+SIGNUP = Scenario(
+    name="signup",
+    description="POST /api/v1/auth/signup (async view, full middleware): a new organization and "
+    "its admin on a new email domain each time, verification email queued (Celery eager, "
+    "console backend into the server log); open model",
+    path="/health",
+    expected_status=200,
+    expected_body=b'{"status": "healthy", "async": true}',
+    expected_content_type="application/json",
+    variants=ACCOUNTS_VARIANTS,
+    default_variants=("project-daphne", "sync-gunicorn"),
+    default_loads=(Load(1000, 2),),
+    ratios=ACCOUNTS_RATIOS,
+    workload="signup",
+    database="sqlite",
+    measure_hasher=True,
+    # With a broker the verification email would wait in Redis for a worker that is not there;
+    # without one Celery runs the task in the request's process, as the embedded default does.
+    unset_env=("REDIS_URL", "CELERY_BROKER_URL"),
+    default_duration=30,
+    default_warmup=2,
+)
+
+SCENARIOS: dict[str, Scenario] = {scenario.name: scenario for scenario in (HEALTH, LOGIN, SIGNUP)}

@@ -3,6 +3,7 @@
 import contextlib
 import ctypes
 import http.client
+import json
 import os
 import signal
 import socket
@@ -13,6 +14,7 @@ from types import TracebackType
 from typing import Self
 
 from bench.scenarios import HOST, Scenario, Variant
+from bench.workloads import RequestPlan, Workload
 
 ROOT = Path(__file__).resolve().parent.parent
 PR_SET_PDEATHSIG = 1
@@ -109,6 +111,42 @@ class Server:
             return response.status, response.getheader("Content-Type"), response.read()
         finally:
             connection.close()
+
+    def probe(self, workload: Workload, plan: RequestPlan, number: int) -> float:
+        """Send the workload's request number `number` once and check the answer is exactly the
+        expected one (ServerError if not). Returns the seconds it took."""
+        payload = workload.payload(number, plan)
+        connection = http.client.HTTPConnection(HOST, self.port, timeout=60)
+        started = time.monotonic()
+        try:
+            connection.request(
+                workload.method,
+                workload.path,
+                body=workload.body(number, plan),
+                headers={"Content-Type": "application/json", "Accept": "application/json"},
+            )
+            response = connection.getresponse()
+            body = response.read()
+        except (OSError, http.client.HTTPException) as error:
+            raise ServerError(
+                f"{self.variant.name}: {workload.method} {workload.path} failed: {error}\n"
+                f"{self.log_tail()}"
+            ) from error
+        finally:
+            connection.close()
+        elapsed = time.monotonic() - started
+        headers: dict[str, str] = {}
+        for name, value in response.getheaders():
+            key = name.lower()
+            headers[key] = f"{headers[key]}, {value}" if key in headers else value
+        problem = workload.check(payload, response.status, headers, body)
+        if problem is not None:
+            raise ServerError(
+                f"{self.variant.name} answered {workload.method} {workload.path} "
+                f"{json.dumps(payload)} wrongly ({problem}): {response.status}, "
+                f"body {body[:300]!r}.\n{self.log_tail()}"
+            )
+        return elapsed
 
     def stop(self, *, timeout: float = 10.0) -> None:
         if self.process is None or self.process.returncode is not None:
