@@ -17,6 +17,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
 
 from accounts import api as accounts_api
+from messaging import api as messaging_api
 from p2p_sandbox.errors import AppError, RateLimitedError
 
 logger = logging.getLogger(__name__)
@@ -156,3 +157,5 @@ add_error_handlers(api)
 api.add_router("/auth", accounts_api.auth_router)
 api.add_router("/users", accounts_api.users_router)
 api.add_router("/organizations", accounts_api.organizations_router)
+api.add_router("/messages", messaging_api.messages_router)
+api.add_router("/notifications", messaging_api.notifications_router)

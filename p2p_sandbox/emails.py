@@ -43,10 +43,12 @@ def queue_email(
     template: str,
     context: dict[str, Any],
     idempotency_key: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> OutboundEmail:
     """Record an email and schedule its delivery after the current transaction commits.
 
-    With an `idempotency_key`, queueing the same email again returns the stored one.
+    With an `idempotency_key`, queueing the same email again returns the stored one. `headers`
+    are added to the delivered message (List-Unsubscribe, ...); Message-ID is set by delivery.
     """
     if idempotency_key is not None:
         existing = OutboundEmail.objects.filter(idempotency_key=idempotency_key).first()
@@ -61,6 +63,7 @@ def queue_email(
                 text_body=text_body,
                 html_body=html_body,
                 template=template,
+                headers=dict(headers or {}),
                 idempotency_key=idempotency_key,
                 next_attempt_at=timezone.now() + settings.OUTBOX_RELAY_AFTER,
             )
@@ -111,12 +114,16 @@ def deliver_email(email_id: int) -> bool:
     if not claimed:
         return False
     email = OutboundEmail.objects.get(pk=email_id)
+    extra_headers = {k: v for k, v in email.headers.items() if k.lower() != "message-id"}
     message = EmailMultiAlternatives(
         subject=email.subject,
         body=email.text_body,
         to=[email.to],
         # A stable Message-ID lets receiving servers drop a copy if a crash ever re-sends it.
-        headers={"Message-ID": f"<outbox.{email.pk}.{email.created_at:%Y%m%d%H%M%S}@{DNS_NAME}>"},
+        headers={
+            **extra_headers,
+            "Message-ID": f"<outbox.{email.pk}.{email.created_at:%Y%m%d%H%M%S}@{DNS_NAME}>",
+        },
     )
     if email.html_body:
         message.attach_alternative(email.html_body, "text/html")

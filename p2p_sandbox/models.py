@@ -22,6 +22,8 @@ class OutboundEmail(models.Model):
     text_body = models.TextField()
     html_body = models.TextField(blank=True)
     template = models.CharField(max_length=100)
+    # Extra headers for the delivered message, such as List-Unsubscribe.
+    headers = models.JSONField(default=dict, blank=True)
     idempotency_key = models.CharField(max_length=200, unique=True, null=True, blank=True)
     state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)

@@ -9,6 +9,7 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+from celery.schedules import crontab
 from django.utils.csp import CSP
 from django.utils.translation import gettext_lazy as _
 
@@ -216,6 +217,19 @@ CELERY_BEAT_SCHEDULE = {
         "task": "p2p_sandbox.relay_email_outbox_task",
         "schedule": timedelta(minutes=1),
     },
+    "send-message-emails": {
+        "task": "messaging.send_message_emails_task",
+        "schedule": timedelta(minutes=1),
+    },
+    # In CELERY_TIMEZONE: early morning in the Gulf, before the working day starts.
+    "send-daily-digests": {
+        "task": "messaging.send_daily_digests_task",
+        "schedule": crontab(hour=7, minute=0),
+    },
+    "prune-stream-events": {
+        "task": "messaging.prune_stream_events_task",
+        "schedule": crontab(hour=3, minute=30),
+    },
 }
 
 # Email outbox: how long a queued email waits for its task before the relay re-queues it, and
@@ -223,6 +237,11 @@ CELERY_BEAT_SCHEDULE = {
 OUTBOX_RELAY_AFTER = timedelta(minutes=2)
 OUTBOX_CLAIM_TIMEOUT = timedelta(minutes=5)
 OUTBOX_MAX_ATTEMPTS = 8
+
+# A direct message is emailed only if its recipient has not read it this long after it was sent.
+MESSAGE_EMAIL_DELAY = timedelta(seconds=config.env_int(ENV, "MESSAGE_EMAIL_DELAY_SECONDS", 300))
+# Personal-stream events older than this are deleted; a client further behind resyncs over HTTP.
+STREAM_EVENT_RETENTION = timedelta(days=config.env_int(ENV, "STREAM_EVENT_RETENTION_DAYS", 7))
 
 LOGGING = {
     "version": 1,

@@ -13,6 +13,7 @@ urlpatterns = [
     path("api/v1/", api.urls),
     re_path(r"^api/(?P<path>.*)$", views.api_not_found),
     path("accounts/", include("accounts.urls")),
+    path("", include("messaging.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
 ]

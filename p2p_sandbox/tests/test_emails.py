@@ -66,6 +66,33 @@ def test_queued_email_is_sent_after_commit(django_capture_on_commit_callbacks: o
     assert sent.alternatives[0].mimetype == "text/html"
 
 
+UNSUBSCRIBE = {
+    "List-Unsubscribe": "<https://p2p.example/notifications/unsubscribe/abc/>",
+    "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+}
+
+
+def test_queued_headers_reach_the_delivered_message_and_message_id_stays_ours(
+    django_capture_on_commit_callbacks: object,
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True):  # type: ignore[operator]
+        email = queue(headers={**UNSUBSCRIBE, "Message-ID": "<forged@example>"})
+
+    email.refresh_from_db()
+    assert email.headers == {**UNSUBSCRIBE, "Message-ID": "<forged@example>"}
+    parsed = mail.outbox[0].message()
+    assert parsed["List-Unsubscribe"] == UNSUBSCRIBE["List-Unsubscribe"]
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert parsed["Message-ID"].startswith(f"<outbox.{email.pk}.")
+
+
+def test_email_without_headers_stores_none() -> None:
+    email = queue()
+
+    email.refresh_from_db()
+    assert email.headers == {}
+
+
 def test_rolled_back_transaction_queues_and_sends_nothing(
     django_capture_on_commit_callbacks: object,
 ) -> None:
@@ -191,7 +218,7 @@ def test_email_is_delivered_over_smtp_to_a_real_server(
     settings: object, smtp_inbox: object
 ) -> None:
     settings.MAILERS = smtp_mailer(smtp_inbox.port)  # type: ignore[attr-defined]
-    email = queue()
+    email = queue(headers=UNSUBSCRIBE)
 
     send_email_task(email.pk)
 
@@ -200,6 +227,8 @@ def test_email_is_delivered_over_smtp_to_a_real_server(
     message = message_from_bytes(received[0].content)
     assert message["Subject"] == CONTEXT["subject"]
     assert message["Message-ID"].startswith(f"<outbox.{email.pk}.")
+    assert message["List-Unsubscribe"] == UNSUBSCRIBE["List-Unsubscribe"]
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert sorted(part.get_content_type() for part in message.walk()) == [
         "multipart/alternative",
         "text/html",

@@ -13,10 +13,20 @@ from pytest_django.asserts import assertInHTML, assertTemplateUsed
 
 from p2p_sandbox import views
 
-DISABLED_NAV = [
-    '<a class="nav-link is-disabled" role="link" aria-disabled="true" title="Coming soon">'
-    f"{label}</a>"
-    for label in ["Forums", "Use cases", "Messages", "Dashboard"]
+
+def _disabled(label: str) -> str:
+    return (
+        '<a class="nav-link is-disabled" role="link" aria-disabled="true" title="Coming soon">'
+        f"{label}</a>"
+    )
+
+
+# The primary navigation while forums, use cases and the dashboard are not yet routed.
+SITE_NAV = [
+    _disabled("Forums"),
+    _disabled("Use cases"),
+    '<a class="nav-link" href="/messages/">Messages</a>',
+    _disabled("Dashboard"),
 ]
 
 
@@ -111,10 +121,10 @@ def test_home_page_renders_in_arabic_right_to_left(client: Client) -> None:
     assert '<html lang="ar" dir="rtl">' in response.content.decode()
 
 
-def test_home_page_nav_items_are_disabled_placeholders_until_routed(client: Client) -> None:
+def test_home_page_nav_links_routed_sections_and_disables_the_others(client: Client) -> None:
     response = client.get("/")
 
-    assert _primary_nav_links(response.content.decode()) == DISABLED_NAV
+    assert _primary_nav_links(response.content.decode()) == SITE_NAV
 
 
 def test_home_page_search_is_disabled_until_routed(client: Client) -> None:
@@ -187,7 +197,7 @@ def test_not_found_page_uses_site_layout(client: Client) -> None:
     html = response.content.decode()
     assert '<html lang="en" dir="ltr">' in html
     assert '<h1 class="error-page__title" id="error-title">Page not found</h1>' in html
-    assert _primary_nav_links(html) == DISABLED_NAV
+    assert _primary_nav_links(html) == SITE_NAV
     assert "Content-Security-Policy" in response.headers
 
 
@@ -210,7 +220,7 @@ def test_nav_link_renders_disabled_placeholder_when_url_name_is_not_routed(
 ) -> None:
     html = _render('{% nav_link "forums:home" "Forums" %}', rf.get("/"))
 
-    assert html == DISABLED_NAV[0]
+    assert html == _disabled("Forums")
 
 
 def test_nav_link_marks_current_page_when_url_resolves(rf: RequestFactory) -> None:

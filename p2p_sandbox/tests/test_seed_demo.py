@@ -6,6 +6,7 @@ from django.core.management import CommandError, call_command
 
 from accounts.demo import DEMO_PASSWORD
 from accounts.models import Organization, User
+from messaging.models import Conversation, Message
 
 pytestmark = pytest.mark.django_db
 
@@ -18,11 +19,21 @@ def seed(**options: object) -> str:
 
 def test_seed_demo_creates_organizations_and_people_once_and_prints_logins() -> None:
     first = seed(allow_production=True)
-    counts = (Organization.objects.count(), User.objects.count())
+    counts = (
+        Organization.objects.count(),
+        User.objects.count(),
+        Conversation.objects.count(),
+        Message.objects.count(),
+    )
     second = seed(allow_production=True)
 
-    assert counts == (6, 12)
-    assert (Organization.objects.count(), User.objects.count()) == counts
+    assert counts == (6, 12, 3, 6)
+    assert (
+        Organization.objects.count(),
+        User.objects.count(),
+        Conversation.objects.count(),
+        Message.objects.count(),
+    ) == counts
     assert first == second
     assert f"sara@gulfprecision.example      {DEMO_PASSWORD}" in first
     sara = authenticate(email="sara@gulfprecision.example", password=DEMO_PASSWORD)

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.demo import seed_demo_accounts
+from messaging.demo import seed_demo_conversations
 
 
 class Command(BaseCommand):
@@ -21,6 +22,7 @@ class Command(BaseCommand):
                 "Pass --allow-production to seed anyway."
             )
         logins = seed_demo_accounts()
+        seed_demo_conversations()
         self.stdout.write(self.style.SUCCESS("Demo data is ready. Sign in with:"))
         width = max(len(login.email) for login in logins)
         for login in logins:
