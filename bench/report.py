@@ -144,7 +144,7 @@ def summarize(
     return summary
 
 
-def _number(value: float | None, *, width: int) -> str:
+def format_number(value: float | None, *, width: int) -> str:
     if value is None:
         return "-".rjust(width)
     if value >= 100:
@@ -154,11 +154,11 @@ def _number(value: float | None, *, width: int) -> str:
     return f"{value:{width}.2f}"
 
 
-def _count(value: float | None, *, width: int) -> str:
+def format_count(value: float | None, *, width: int) -> str:
     return ("-" if value is None else f"{value:g}").rjust(width)
 
 
-def _percent(share: float | None, *, width: int) -> str:
+def format_percent(share: float | None, *, width: int) -> str:
     return ("-" if share is None else f"{share * 100:.0f}").rjust(width)
 
 
@@ -168,23 +168,23 @@ def _open_columns(row: dict[str, Any]) -> list[tuple[str, int, str]]:
     errors = row["errors_total"]
     rss = row["peak_rss_total_kb"]
     return [
-        ("sent", 5, _count(row["requests_scheduled_total"], width=5)),
-        ("done/s", 7, _number(row["requests_per_s"], width=7)),
-        *((f"{key} ms", 8, _number(latency[key], width=8)) for key in LATENCY_COLUMNS),
-        ("cpu ms/req", 10, _number(row["server_cpu_ms_per_request"], width=10)),
-        ("rss MB", 7, _number(rss / 1024 if rss is not None else None, width=7)),
-        ("db", 3, _count(row["peak_db_connections"], width=3)),
-        ("open", 4, _count(row["peak_open_connections"], width=4)),
-        ("other%", 6, _percent(row["server_core_other_share"], width=6)),
-        ("gen%", 4, _percent(row["generator_cpu_share"], width=4)),
-        ("genoth%", 7, _percent(row["loadgen_core_other_share"], width=7)),
-        ("lag ms", 6, _number(row["max_send_lag_ms"], width=6)),
-        ("conn", 5, _count(errors["connect"], width=5)),
-        ("read", 5, _count(errors["read"], width=5)),
-        ("write", 5, _count(errors["write"], width=5)),
-        ("tmout", 5, _count(errors["timeout"], width=5)),
-        ("non2xx", 6, _count(errors["non_2xx"], width=6)),
-        ("lsnovf", 6, _count(row["tcp_total"]["listen_overflows"], width=6)),
+        ("sent", 5, format_count(row["requests_scheduled_total"], width=5)),
+        ("done/s", 7, format_number(row["requests_per_s"], width=7)),
+        *((f"{key} ms", 8, format_number(latency[key], width=8)) for key in LATENCY_COLUMNS),
+        ("cpu ms/req", 10, format_number(row["server_cpu_ms_per_request"], width=10)),
+        ("rss MB", 7, format_number(rss / 1024 if rss is not None else None, width=7)),
+        ("db", 3, format_count(row["peak_db_connections"], width=3)),
+        ("open", 4, format_count(row["peak_open_connections"], width=4)),
+        ("other%", 6, format_percent(row["server_core_other_share"], width=6)),
+        ("gen%", 4, format_percent(row["generator_cpu_share"], width=4)),
+        ("genoth%", 7, format_percent(row["loadgen_core_other_share"], width=7)),
+        ("lag ms", 6, format_number(row["max_send_lag_ms"], width=6)),
+        ("conn", 5, format_count(errors["connect"], width=5)),
+        ("read", 5, format_count(errors["read"], width=5)),
+        ("write", 5, format_count(errors["write"], width=5)),
+        ("tmout", 5, format_count(errors["timeout"], width=5)),
+        ("non2xx", 6, format_count(errors["non_2xx"], width=6)),
+        ("lsnovf", 6, format_count(row["tcp_total"]["listen_overflows"], width=6)),
     ]
 
 
@@ -194,21 +194,21 @@ def _columns(row: dict[str, Any]) -> list[tuple[str, int, str]]:
     errors = row["errors_total"]
     rss = row["peak_rss_total_kb"]
     return [
-        ("req/s", 8, _number(row["requests_per_s"], width=8)),
-        *((f"{key} ms", 8, _number(latency[key], width=8)) for key in LATENCY_COLUMNS),
-        ("cpu ms/req", 10, _number(row["server_cpu_ms_per_request"], width=10)),
-        ("rss MB", 7, _number(rss / 1024 if rss is not None else None, width=7)),
-        ("db", 3, _count(row["peak_db_connections"], width=3)),
-        ("other%", 6, _percent(row["server_core_other_share"], width=6)),
-        ("gen%", 4, _percent(row["generator_cpu_share"], width=4)),
-        ("genoth%", 7, _percent(row["loadgen_core_other_share"], width=7)),
-        ("conn", 5, _count(errors["connect"], width=5)),
-        ("read", 5, _count(errors["read"], width=5)),
-        ("write", 5, _count(errors["write"], width=5)),
-        ("tmout", 5, _count(errors["timeout"], width=5)),
-        ("non2xx", 6, _count(errors["non_2xx"], width=6)),
-        ("noresp", 6, _count(row["no_response_connections_total"], width=6)),
-        ("lsnovf", 6, _count(row["tcp_total"]["listen_overflows"], width=6)),
+        ("req/s", 8, format_number(row["requests_per_s"], width=8)),
+        *((f"{key} ms", 8, format_number(latency[key], width=8)) for key in LATENCY_COLUMNS),
+        ("cpu ms/req", 10, format_number(row["server_cpu_ms_per_request"], width=10)),
+        ("rss MB", 7, format_number(rss / 1024 if rss is not None else None, width=7)),
+        ("db", 3, format_count(row["peak_db_connections"], width=3)),
+        ("other%", 6, format_percent(row["server_core_other_share"], width=6)),
+        ("gen%", 4, format_percent(row["generator_cpu_share"], width=4)),
+        ("genoth%", 7, format_percent(row["loadgen_core_other_share"], width=7)),
+        ("conn", 5, format_count(errors["connect"], width=5)),
+        ("read", 5, format_count(errors["read"], width=5)),
+        ("write", 5, format_count(errors["write"], width=5)),
+        ("tmout", 5, format_count(errors["timeout"], width=5)),
+        ("non2xx", 6, format_count(errors["non_2xx"], width=6)),
+        ("noresp", 6, format_count(row["no_response_connections_total"], width=6)),
+        ("lsnovf", 6, format_count(row["tcp_total"]["listen_overflows"], width=6)),
     ]
 
 
@@ -256,8 +256,9 @@ def _hasher_lines(hasher: list[dict[str, Any]], blocks: list[dict[str, Any]]) ->
     lines = [
         "",
         f"password hasher: {first['hasher']} ({parameters})",
-        f"  one check_password on the server CPU: {_number(wall, width=1)} ms wall, "
-        f"{_number(cpu, width=1)} ms CPU (median of {count}; per repetition {per_repetition} ms"
+        f"  one check_password on the server CPU: {format_number(wall, width=1)} ms wall, "
+        f"{format_number(cpu, width=1)} ms CPU (median of {count}; "
+        f"per repetition {per_repetition} ms"
         f"); one make_password: {first['make_password_wall_ms']:.0f} ms",
     ]
     if cpu:
@@ -295,8 +296,9 @@ def _target_lines(results: dict[str, Any]) -> list[str]:
             met = value is not None and value < target["limit_ms"] and errors == 0
             lines.append(
                 f"target {target['label']}: {target['variant']} {target['percentile']} "
-                f"{_number(value, width=1)} ms (median of the runs; all responses together "
-                f"{_number(pooled, width=1)} ms), {errors} errors: " + ("met" if met else "NOT met")
+                f"{format_number(value, width=1)} ms (median of the runs; all responses together "
+                f"{format_number(pooled, width=1)} ms), {errors} errors: "
+                + ("met" if met else "NOT met")
             )
     return lines
 
@@ -345,7 +347,9 @@ def table(results: dict[str, Any]) -> str:
                 )
                 lines.append(
                     f"{'':<16} all {sum(row['statuses_total'].values())} responses together: "
-                    + " ".join(f"{key} {_number(pooled[key], width=1)}" for key in LATENCY_COLUMNS)
+                    + " ".join(
+                        f"{key} {format_number(pooled[key], width=1)}" for key in LATENCY_COLUMNS
+                    )
                     + f" ms; statuses: {statuses or 'none'}"
                 )
         if block["ratios"]:

@@ -5,9 +5,10 @@ server CPU, is checked to give the expected answer, warmed up, then loaded at ev
 ascending order by a generator pinned to the other CPU. Results go to bench/results/<scenario>.json
 and a table to stdout; progress goes to stderr. `--scenario all` runs every scenario in turn.
 
-Scenarios with data (login, signup) first get a database of their own (fresh SQLite file, or
-`--database postgres`: the dedicated database p2p_bench), migrated and seeded; those that
-measure the password hasher time it on the server CPU at the start of every repetition.
+Scenarios with data (login, signup, messaging) first get a database of their own (fresh SQLite
+file, or `--database postgres`: the dedicated database p2p_bench), migrated and seeded; those
+that measure the password hasher time it on the server CPU at the start of every repetition.
+`messaging` (users' sockets and messages between them) is run by bench/messaging.py.
 """
 
 import argparse
@@ -79,7 +80,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--rate",
         nargs="+",
         metavar="R",
-        help="requests/s of each open-model run, e.g. 2,4,8 (default: the scenario's)",
+        help="requests/s of each open-model run, e.g. 2,4,8; messaging: messages/s in all "
+        "(default: the scenario's)",
     )
     parser.add_argument(
         "--max-connections",
@@ -108,10 +110,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--timeout",
         type=int,
-        default=30,
         help="a response slower than this many seconds counts as a timeout error and is left out "
         "of the latency figures (wrk's rule; the open model counts from the scheduled send "
-        "time; default 30)",
+        "time; default 30); messaging: a run ends when no expected frame has come for this "
+        "long, and the messages not delivered by then are lost (default 10)",
     )
     parser.add_argument(
         "--database",
@@ -127,7 +129,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         f"(default $BENCH_POSTGRES_URL or {prepare.DEFAULT_POSTGRES_URL})",
     )
     parser.add_argument(
-        "--users", type=int, default=500, help="login: users seeded, one hash (default 500)"
+        "--postgres-database",
+        default=os.environ.get("BENCH_POSTGRES_DATABASE", prepare.POSTGRES_DATABASE),
+        help="name of the PostgreSQL database the run creates and drops (default "
+        f"$BENCH_POSTGRES_DATABASE or {prepare.POSTGRES_DATABASE})",
+    )
+    parser.add_argument(
+        "--users",
+        type=int,
+        help="users seeded: login 500 (one hash); messaging 100, an even number (pairs)",
     )
     parser.add_argument(
         "--hasher-repeat",
@@ -155,9 +165,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         args.repetitions < 1
         or (args.duration is not None and args.duration < 1)
         or (args.warmup is not None and args.warmup < 0)
-        or args.timeout < 1
+        or (args.timeout is not None and args.timeout < 1)
         or args.max_connections < 1
-        or args.users < 1
+        or (args.users is not None and args.users < 1)
         or args.hasher_repeat < 1
     ):
         parser.error(
@@ -179,10 +189,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for name in args.scenarios:
         scenario = SCENARIOS[name]
         if len(args.scenarios) == 1:
-            if scenario.workload is None and args.rate:
+            if not scenario.open_model and args.rate:
                 parser.error(f"{name} is a closed-loop scenario: use --concurrency, not --rate")
-            if scenario.workload is not None and args.concurrency:
+            if scenario.open_model and args.concurrency:
                 parser.error(f"{name} is an open-model scenario: use --rate, not --concurrency")
+            if scenario.kind == "messaging" and args.users is not None and args.users % 2:
+                parser.error(f"{name} pairs its users: --users must be even")
         try:
             variant_names(scenario, args)
         except ValueError as error:
@@ -193,11 +205,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def loads_for(scenario: Scenario, args: argparse.Namespace) -> list[Load]:
     """The scenario's loads, ascending; --concurrency replaces a closed-loop scenario's and
     --rate an open-model scenario's."""
-    if scenario.workload is None and args.concurrency:
+    if not scenario.open_model and args.concurrency:
         loads = [Load(connections) for connections in args.concurrency]
-    elif scenario.workload is not None and args.rate:
+    elif scenario.open_model and args.rate:
         loads = [Load(args.max_connections, rate) for rate in args.rate]
-    elif scenario.workload is not None:
+    elif scenario.open_model:
         loads = [Load(args.max_connections, load.rate) for load in scenario.default_loads]
     else:
         loads = list(scenario.default_loads)
@@ -435,8 +447,8 @@ def prepare_database(
     if mode == "sqlite":
         url, application_name, kind = prepare.sqlite_url(log_dir), None, "sqlite"
     else:
-        _progress(f"recreating PostgreSQL database {prepare.POSTGRES_DATABASE}")
-        url = prepare.recreate_postgres(args.postgres_url)
+        _progress(f"recreating PostgreSQL database {args.postgres_database}")
+        url = prepare.recreate_postgres(args.postgres_url, args.postgres_database)
         url, application_name = tag_database_url(url)
         kind = "postgresql"
     database = Database(url, kind, application_name, created=mode)
@@ -491,12 +503,29 @@ def describe_scenario(scenario: Scenario) -> dict[str, Any]:
     }
 
 
+def scenario_arguments(scenario: Scenario, args: argparse.Namespace) -> argparse.Namespace:
+    """The arguments with the scenario's defaults where none was given."""
+    defaults = {
+        "duration": args.duration or scenario.default_duration,
+        "warmup": scenario.default_warmup if args.warmup is None else args.warmup,
+        "timeout": args.timeout or scenario.default_timeout,
+        "users": args.users or scenario.default_users,
+    }
+    return argparse.Namespace(**{**vars(args), **defaults})
+
+
 def run_scenario(scenario: Scenario, args: argparse.Namespace) -> int:
+    args = scenario_arguments(scenario, args)
+    if scenario.kind == "messaging":
+        # Imported here: bench.messaging uses this module's helpers.
+        from bench import messaging
+
+        return messaging.run_scenario(scenario, args)
     loads = loads_for(scenario, args)
     names = variant_names(scenario, args)
-    duration = args.duration or scenario.default_duration
-    warmup = scenario.default_warmup if args.warmup is None else args.warmup
-    scenario_args = argparse.Namespace(**{**vars(args), "duration": duration, "warmup": warmup})
+    duration = args.duration
+    warmup = args.warmup
+    scenario_args = args
     max_connections = max(load.connections for load in loads)
     open_files = raise_open_files_limit(FILES_PER_CONNECTION * max_connections + FILES_HEADROOM)
 
@@ -559,7 +588,7 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace) -> int:
     else:
         shutil.rmtree(log_dir, ignore_errors=True)
     if database.created == "postgres":
-        prepare.drop_postgres(args.postgres_url)
+        prepare.drop_postgres(args.postgres_url, args.postgres_database)
 
     results = {
         "scenario": describe_scenario(scenario),
@@ -589,7 +618,7 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace) -> int:
         "environment": {
             "database": database.kind,
             "database_created": database.created,
-            "database_name": prepare.POSTGRES_DATABASE if database.created == "postgres" else None,
+            "database_name": args.postgres_database if database.created == "postgres" else None,
             "database_application_name": database.application_name,
             "redis": bool(env.get("REDIS_URL", "").strip()),
             "unset_for_servers": unset,

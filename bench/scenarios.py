@@ -26,6 +26,8 @@ class Variant:
     command: CommandBuilder
     # None for a server that does not load Django.
     settings_module: str | None
+    # messaging scenario: how bench/msgload.py loads it (socket, http or echo).
+    mode: str | None = None
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,18 @@ class Scenario:
     default_duration: int = 5
     default_warmup: int = 1
     targets: tuple[Target, ...] = ()
+    # "http": one request per load point (wrk, or the open-model generator with `workload`);
+    # "messaging": users' sockets and messages between them (bench/messaging.py).
+    kind: str = "http"
+    # Seconds before a request is a timeout (open model: a message is lost), unless --timeout.
+    default_timeout: int = 30
+    # Users seeded, unless --users (login's users; messaging's paired users).
+    default_users: int = 500
+
+    @property
+    def open_model(self) -> bool:
+        """Loaded at fixed rates (--rate), not by a closed loop of connections."""
+        return self.workload is not None or self.kind == "messaging"
 
     def variant(self, name: str) -> Variant:
         for variant in self.variants:
@@ -281,4 +295,66 @@ SIGNUP = Scenario(
     default_warmup=2,
 )
 
-SCENARIOS: dict[str, Scenario] = {scenario.name: scenario for scenario in (HEALTH, LOGIN, SIGNUP)}
+ECHO_ASGI = "bench.servers.channels_echo:application"
+
+MESSAGING_VARIANTS = (
+    Variant(
+        "project-socket",
+        "the project under Daphne: each message a `send` frame on the sender's /ws/messaging/ "
+        "socket (services.send_direct_message), received as `new_message` on the recipient's",
+        daphne(PROJECT_ASGI),
+        "p2p_sandbox.settings",
+        mode="socket",
+    ),
+    Variant(
+        "echo-daphne",
+        "a bare Channels consumer relaying each frame to the recipient's socket through the "
+        "same Redis channel layer (no auth, no database), under Daphne",
+        daphne(ECHO_ASGI),
+        "bench.servers.echo_settings",
+        mode="echo",
+    ),
+    Variant(
+        "project-http",
+        "the project under Daphne: each message a POST /api/v1/messages (session cookie, CSRF, "
+        "a new connection each), received as `new_message` on the recipient's socket",
+        daphne(PROJECT_ASGI),
+        "p2p_sandbox.settings",
+        mode="http",
+    ),
+)
+
+MESSAGING = Scenario(
+    name="messaging",
+    description="100 users' /ws/messaging/ sockets open at once (session cookies, Redis channel "
+    "layer), 50 pairs exchanging direct messages at a fixed total rate; delivery latency from "
+    "the scheduled send to the recipient's new_message, lost and duplicated messages",
+    path="/health",
+    expected_status=200,
+    expected_body=b'{"status": "healthy", "async": true}',
+    expected_content_type="application/json",
+    variants=MESSAGING_VARIANTS,
+    default_variants=("project-socket", "echo-daphne"),
+    # 10/s: each user sends a message every 10 s; 50/s: every 2 s. Measured here, the project
+    # spends 30-40 ms of server CPU per message, so one core saturates near 25-30/s: 50/s shows
+    # the overload, and 100/s (--rate) would only measure a longer backlog.
+    default_loads=(Load(1000, 10), Load(1000, 50)),
+    ratios=(
+        Ratio("project socket / channel-layer echo", "project-socket", "echo-daphne"),
+        Ratio("project HTTP / project socket", "project-http", "project-socket"),
+    ),
+    database="postgres",
+    default_duration=20,
+    default_warmup=2,
+    targets=(
+        Target("p99 delivery < 200 ms at 10 msgs/s", "project-socket", 10, "p99", 200),
+        Target("p99 delivery < 200 ms at 50 msgs/s", "project-socket", 50, "p99", 200),
+    ),
+    kind="messaging",
+    default_timeout=10,
+    default_users=100,
+)
+
+SCENARIOS: dict[str, Scenario] = {
+    scenario.name: scenario for scenario in (HEALTH, LOGIN, SIGNUP, MESSAGING)
+}
