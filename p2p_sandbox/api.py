@@ -17,6 +17,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationError
 
 from accounts import api as accounts_api
+from forums import api as forums_api
 from messaging import api as messaging_api
 from p2p_sandbox.errors import AppError, RateLimitedError
 
@@ -50,7 +51,9 @@ def error_code_for_status(status: int) -> str:
 
 
 def handle_app_error(request: HttpRequest, exc: AppError) -> HttpResponse:
-    response = error_response(request, status=exc.status, detail=exc.message, code=exc.code)
+    response = error_response(
+        request, status=exc.status, detail=exc.message, code=exc.code, **exc.extra
+    )
     if isinstance(exc, RateLimitedError) and exc.retry_after is not None:
         response["Retry-After"] = str(exc.retry_after)
     return response
@@ -159,3 +162,4 @@ api.add_router("/users", accounts_api.users_router)
 api.add_router("/organizations", accounts_api.organizations_router)
 api.add_router("/messages", messaging_api.messages_router)
 api.add_router("/notifications", messaging_api.notifications_router)
+api.add_router("/forums", forums_api.router)

@@ -20,6 +20,11 @@ class AppError(Exception):
         self.status = HTTPStatus(status) if status is not None else HTTPStatus(self.status)
         super().__init__(self.message)
 
+    @property
+    def extra(self) -> dict[str, object]:
+        """Machine-readable details the API adds to {"detail", "code"}."""
+        return {}
+
 
 class NotFoundError(AppError):
     code = "not_found"

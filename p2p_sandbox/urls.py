@@ -14,6 +14,7 @@ urlpatterns = [
     re_path(r"^api/(?P<path>.*)$", views.api_not_found),
     path("accounts/", include("accounts.urls")),
     path("", include("messaging.urls")),
+    path("forums/", include("forums.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
 ]

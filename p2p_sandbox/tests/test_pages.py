@@ -21,9 +21,9 @@ def _disabled(label: str) -> str:
     )
 
 
-# The primary navigation while forums, use cases and the dashboard are not yet routed.
+# The primary navigation while use cases and the dashboard are not yet routed.
 SITE_NAV = [
-    _disabled("Forums"),
+    '<a class="nav-link" href="/forums/">Forums</a>',
     _disabled("Use cases"),
     '<a class="nav-link" href="/messages/">Messages</a>',
     _disabled("Dashboard"),
@@ -218,9 +218,9 @@ def test_server_error_page_renders_without_request_context(rf: RequestFactory) -
 def test_nav_link_renders_disabled_placeholder_when_url_name_is_not_routed(
     rf: RequestFactory,
 ) -> None:
-    html = _render('{% nav_link "forums:home" "Forums" %}', rf.get("/"))
+    html = _render('{% nav_link "roadmap:home" "Roadmap" %}', rf.get("/"))
 
-    assert html == _disabled("Forums")
+    assert html == _disabled("Roadmap")
 
 
 def test_nav_link_marks_current_page_when_url_resolves(rf: RequestFactory) -> None:

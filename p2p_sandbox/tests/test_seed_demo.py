@@ -6,6 +6,8 @@ from django.core.management import CommandError, call_command
 
 from accounts.demo import DEMO_PASSWORD
 from accounts.models import Organization, User
+from forums.demo import TOPICS
+from forums.models import Post, Topic
 from messaging.models import Conversation, Message
 
 pytestmark = pytest.mark.django_db
@@ -24,15 +26,20 @@ def test_seed_demo_creates_organizations_and_people_once_and_prints_logins() -> 
         User.objects.count(),
         Conversation.objects.count(),
         Message.objects.count(),
+        Topic.objects.count(),
+        Post.objects.count(),
     )
     second = seed(allow_production=True)
 
-    assert counts == (6, 12, 3, 6)
+    assert counts[:4] == (6, 12, 3, 6)
+    assert counts[4:] == (len(TOPICS), sum(len(demo.replies) for demo in TOPICS))
     assert (
         Organization.objects.count(),
         User.objects.count(),
         Conversation.objects.count(),
         Message.objects.count(),
+        Topic.objects.count(),
+        Post.objects.count(),
     ) == counts
     assert first == second
     assert f"sara@gulfprecision.example      {DEMO_PASSWORD}" in first

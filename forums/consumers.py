@@ -1,0 +1,453 @@
+"""The live forum sockets: `/ws/forum/<topic_id>/` (one topic's thread) and `/ws/forum/all/`
+(new topics, for list pages).
+
+Protocol (DESIGN.md, "Live protocol"): the client may send `new_post`, `typing` and
+`resume`; every event of the topic's group is relayed as it is, except the typist's own
+`typing`. A post written over the socket goes through the same service call as over HTTP.
+
+Delivery of posts: the socket answers for every post of the topic with an id in
+(`covered_after`, `covered_through`], and for those in `sent_above` (sent live, newer than
+`covered_through`): it sent them, or the client said it holds them. That starts empty at the
+topic's newest post when the socket opens, so what came before is left to `resume`. A post
+already covered is never sent again (a replay and its live copy, or two live copies).
+
+Posts of one topic commit in id order (create_post holds the topic's row), but their live
+copies may arrive out of order (two web processes publishing at once): a late copy that is not
+covered is still sent, and clients place posts by id. When a live copy names the topic's
+previous post (`previous_post_id`) and that one is not covered, the posts missing in between
+are read from the database and sent first: a lost live copy costs nothing.
+"""
+
+import asyncio
+import json
+import time
+import weakref
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.contrib.auth import HASH_SESSION_KEY
+from django.utils.crypto import constant_time_compare
+
+from accounts.events import sessions_group
+from accounts.models import User
+from forums import events, presence, selectors, services
+from forums.exceptions import InvalidContentError
+from forums.models import Post
+from forums.schemas import PostOut
+from p2p_sandbox.errors import AppError
+
+# Close codes, sent before the socket is accepted or to end it.
+CLOSE_NOT_AUTHENTICATED = 4401
+CLOSE_EMAIL_NOT_VERIFIED = 4403
+CLOSE_TOPIC_NOT_FOUND = 4404
+CLOSE_SESSION_ENDED = 4001
+
+# Typing signals of one socket closer together than this are dropped.
+TYPING_INTERVAL = 2.0
+# Presence of a topic is broadcast by each process at most once per this many seconds: with
+# many viewers arriving together, one broadcast carries them all.
+PRESENCE_BROADCAST_INTERVAL = 1.0
+# A resume (or a gap) of more posts than this is answered `resync_required`: the client
+# reloads the thread over HTTP.
+RESUME_LIMIT = 500
+RESUME_PAGE_SIZE = 100
+# Ids sent live past `covered_through` that a socket remembers; past this, the older half is
+# taken as covered (a copy arriving later than that many newer posts is dropped).
+MAX_SENT_ABOVE = 1000
+MAX_ID = 2**63 - 1
+
+
+class InvalidFrameError(AppError):
+    code = "invalid_frame"
+    message = "This frame is not a JSON object with the fields its type needs."
+
+
+class UnknownTypeError(AppError):
+    code = "unknown_type"
+    message = "This type of frame is not known."
+
+
+def frame_id(content: dict[str, Any], key: str, *, minimum: int = 1) -> int:
+    """The integer `content[key]`, or InvalidFrameError (booleans and ids past bigint too)."""
+    value = content.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_ID:
+        raise InvalidFrameError(f"{key} must be an integer from {minimum}.")
+    return value
+
+
+def display_name(user: User) -> str:
+    return user.get_full_name() or user.email.split("@")[0]
+
+
+def get_last_post_id(user: User, topic_id: int) -> int:
+    """The id of the topic's newest post (0 without one); TopicNotFoundError when `user` may
+    not see the topic."""
+    selectors.check_topic_visible(user, topic_id)
+    last = Post.objects.filter(topic_id=topic_id).order_by("-id").values_list("id", flat=True)
+    return last.first() or 0
+
+
+def list_post_events(user: User, topic_id: int, after: int) -> list[events.Event] | None:
+    """`post_created` events of the posts after `after`, oldest first (deleted ones in their
+    deleted form, `is_liked` as `user` sees it); None when there are more than RESUME_LIMIT."""
+    posts: list[Post] = []
+    while True:
+        page = selectors.list_posts(user, topic_id, after=after, limit=RESUME_PAGE_SIZE)
+        posts += page
+        if len(posts) > RESUME_LIMIT:
+            return None
+        if len(page) < RESUME_PAGE_SIZE:
+            break
+        after = page[-1].pk
+    return [
+        {
+            "type": "post_created",
+            "topic_id": topic_id,
+            "post": PostOut.from_orm(post).model_dump(mode="json"),
+        }
+        for post in posts
+    ]
+
+
+class ForumConsumer(AsyncJsonWebsocketConsumer):
+    """What both forum sockets share: who may connect, the session ending, relaying events."""
+
+    user: User
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.joined: list[str] = []
+        # True from accept until the session ends; events for a refused or ending socket drop.
+        self.is_open = False
+
+    def groups_to_join(self, user_id: int) -> list[str]:
+        return [sessions_group(user_id)]
+
+    async def connect(self) -> None:
+        scope_user = self.scope.get("user")
+        if scope_user is None or not scope_user.is_authenticated:
+            await self.close(code=CLOSE_NOT_AUTHENTICATED)
+            return
+        user_id = scope_user.pk
+        # Join first, then check: a logout from now on reaches this socket, one that happened
+        # since the auth middleware looked is seen below, and so is every post from the head on.
+        self.joined = self.groups_to_join(user_id)
+        for group in self.joined:
+            await self.channel_layer.group_add(group, self.channel_name)
+        user = await User.objects.select_related("organization").filter(pk=user_id).afirst()
+        refusal = CLOSE_NOT_AUTHENTICATED if user is None else await self.refusal(user)
+        if user is None or refusal is not None:
+            await self.leave_groups()
+            await self.close(code=refusal)
+            return
+        self.user = user
+        if not await self.prepare():
+            await self.leave_groups()
+            await self.close(code=CLOSE_TOPIC_NOT_FOUND)
+            return
+        await self.accept()
+        self.is_open = True
+        await self.opened()
+
+    async def refusal(self, user: User) -> int | None:
+        """The close code for a user who may not have this socket, or None."""
+        if not user.is_active:
+            return CLOSE_NOT_AUTHENTICATED
+        session_hash = await self.scope["session"].aget(HASH_SESSION_KEY)
+        if not session_hash or not constant_time_compare(
+            session_hash, user.get_session_auth_hash()
+        ):
+            return CLOSE_NOT_AUTHENTICATED
+        if not user.is_email_verified:
+            return CLOSE_EMAIL_NOT_VERIFIED
+        return None
+
+    async def prepare(self) -> bool:
+        """Before accepting: False refuses the socket with 4404."""
+        return True
+
+    async def opened(self) -> None:
+        """After accepting."""
+
+    async def leave_groups(self) -> None:
+        for group in self.joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self.joined = []
+
+    async def disconnect(self, code: int) -> None:
+        await self.leave_groups()
+
+    async def sessions_ended(self, message: dict[str, Any]) -> None:
+        if self.is_open:
+            self.is_open = False
+            await self.close(code=CLOSE_SESSION_ENDED)
+
+    async def forum_event(self, message: dict[str, Any]) -> None:
+        """{"type": "forum.event", "event": {...}}"""
+        if self.is_open:
+            await self.send_json(message["event"])
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        try:
+            content = json.loads(text_data) if text_data is not None else None
+        except ValueError:
+            content = None
+        await self.receive_json(content)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        if not self.is_open:
+            return
+        try:
+            if not isinstance(content, dict) or not isinstance(content.get("type"), str):
+                raise InvalidFrameError
+            await self.handle(content)
+        except AppError as error:
+            await self.send_json({"type": "error", "code": error.code, "detail": error.message})
+
+    async def handle(self, content: dict[str, Any]) -> None:
+        raise UnknownTypeError
+
+
+class AllTopicsConsumer(ForumConsumer):
+    """`/ws/forum/all/`: `topic_created` for list pages. It accepts no frames."""
+
+    def groups_to_join(self, user_id: int) -> list[str]:
+        return [events.ALL_TOPICS_GROUP, sessions_group(user_id)]
+
+
+class PresenceBroadcasts:
+    """Broadcasts a topic's presence at most once per PRESENCE_BROADCAST_INTERVAL from this
+    process: the first change at once, later ones together at the end of the interval. The
+    broadcast reads the shared store, so it covers every process's viewers."""
+
+    def __init__(self) -> None:
+        # Per event loop (a task belongs to its loop): topic id -> (last sent, pending task).
+        self.loops: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[int, tuple[float, asyncio.Task | None]]
+        ] = weakref.WeakKeyDictionary()
+
+    async def request(self, topic_id: int) -> None:
+        topics = self.loops.setdefault(asyncio.get_running_loop(), {})
+        if len(topics) > 1000:
+            self.forget_quiet_topics(topics)
+        last_sent, pending = topics.get(topic_id, (float("-inf"), None))
+        if pending is not None and not pending.done():
+            return
+        wait = last_sent + PRESENCE_BROADCAST_INTERVAL - time.monotonic()
+        if wait <= 0:
+            topics[topic_id] = (time.monotonic(), None)
+            await self.broadcast(topic_id)
+        else:
+            task = asyncio.create_task(self.broadcast_later(topics, topic_id, wait))
+            topics[topic_id] = (last_sent, task)
+
+    @staticmethod
+    def forget_quiet_topics(topics: dict[int, tuple[float, asyncio.Task | None]]) -> None:
+        """Topics past their interval with nothing pending behave as if never seen."""
+        since = time.monotonic() - PRESENCE_BROADCAST_INTERVAL
+        for topic_id, (last_sent, pending) in list(topics.items()):
+            if pending is None and last_sent < since:
+                del topics[topic_id]
+
+    async def broadcast_later(
+        self, topics: dict[int, tuple[float, asyncio.Task | None]], topic_id: int, wait: float
+    ) -> None:
+        await asyncio.sleep(wait)
+        topics[topic_id] = (time.monotonic(), None)
+        await self.broadcast(topic_id)
+
+    async def broadcast(self, topic_id: int) -> None:
+        viewers = await presence.alist_viewers(topic_id)
+        if viewers is not None:
+            count, listed = viewers
+            await events.asend_presence(topic_id, count, listed)
+
+
+presence_broadcasts = PresenceBroadcasts()
+
+
+class TopicConsumer(ForumConsumer):
+    """`/ws/forum/<topic_id>/`: one topic's live thread."""
+
+    topic_id: int
+    covered_after: int
+    covered_through: int
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Post id -> the topic's post before it (None if the event did not say).
+        self.sent_above: dict[int, int | None] = {}
+        self.typing_sent_at: float | None = None
+        self.refresher: asyncio.Task | None = None
+        self.actions = {
+            "new_post": self.handle_new_post,
+            "typing": self.handle_typing,
+            "resume": self.handle_resume,
+        }
+
+    def groups_to_join(self, user_id: int) -> list[str]:
+        self.topic_id = int(self.scope["url_route"]["kwargs"]["topic_id"])
+        return [events.topic_group(self.topic_id), sessions_group(user_id)]
+
+    async def prepare(self) -> bool:
+        try:
+            head = await database_sync_to_async(get_last_post_id)(self.user, self.topic_id)
+        except AppError:
+            return False
+        self.covered_after = self.covered_through = head
+        self.display_name = display_name(self.user)
+        return True
+
+    async def opened(self) -> None:
+        await presence.ajoin(self.topic_id, self.channel_name, self.user.pk, self.display_name)
+        self.refresher = asyncio.create_task(self.refresh_presence())
+        await presence_broadcasts.request(self.topic_id)
+
+    async def refresh_presence(self) -> None:
+        while True:
+            await asyncio.sleep(presence.PRESENCE_REFRESH)
+            await presence.arefresh(
+                self.topic_id, self.channel_name, self.user.pk, self.display_name
+            )
+
+    async def disconnect(self, code: int) -> None:
+        await self.leave_groups()
+        if self.refresher is not None:
+            self.refresher.cancel()
+            self.refresher = None
+            await presence.aleave(self.topic_id, self.channel_name)
+            await presence_broadcasts.request(self.topic_id)
+
+    # Channel layer
+
+    async def forum_event(self, message: dict[str, Any]) -> None:
+        if not self.is_open:
+            return
+        event = message["event"]
+        if event["type"] == "post_created":
+            await self.deliver_post_created(event)
+        elif event["type"] == "typing":
+            if event["user"]["id"] != self.user.pk:
+                await self.send_json(event)
+        else:
+            await self.send_json(event)
+
+    async def deliver_post_created(self, event: events.Event) -> None:
+        post_id = event["post"]["id"]
+        if post_id <= self.covered_through or post_id in self.sent_above:
+            return
+        # Only for this check: a post reaches the client in the same shape, live or replayed.
+        event = dict(event)
+        named = "previous_post_id" in event
+        previous = event.pop("previous_post_id", None)
+        if named and previous is None:
+            previous = 0  # the topic's first post
+        if (
+            previous is not None
+            and previous > self.covered_through
+            and previous not in self.sent_above
+        ):
+            await self.replay(after=self.covered_through)
+            return
+        await self.send_json(event)
+        self.sent_above[post_id] = previous
+        self.advance()
+
+    def advance(self) -> None:
+        """Move `covered_through` up over the posts sent live that follow it without a gap."""
+        for post_id in sorted(self.sent_above):
+            previous = self.sent_above[post_id]
+            if previous is None or previous > self.covered_through:
+                break
+            self.covered_through = post_id
+        if len(self.sent_above) > MAX_SENT_ABOVE:
+            self.covered_through = sorted(self.sent_above)[len(self.sent_above) // 2]
+        self.forget_covered()
+
+    def forget_covered(self) -> None:
+        self.sent_above = {
+            post_id: previous
+            for post_id, previous in self.sent_above.items()
+            if post_id > self.covered_through
+        }
+
+    def last_post_id(self) -> int:
+        return max([self.covered_through, *self.sent_above])
+
+    # Client frames
+
+    async def handle(self, content: dict[str, Any]) -> None:
+        action = self.actions.get(content["type"])
+        if action is None:
+            raise UnknownTypeError
+        await action(content)
+
+    async def handle_new_post(self, content: dict[str, Any]) -> None:
+        """{"type": "new_post", "content", "reply_to"?}: the post reaches every viewer, this
+        socket too, as `post_created`."""
+        text = content.get("content")
+        if not isinstance(text, str):
+            raise InvalidContentError
+        reply_to = content.get("reply_to")
+        reply_to_id = None if reply_to is None else frame_id(content, "reply_to")
+        await database_sync_to_async(services.create_post)(
+            actor=self.user, topic_id=self.topic_id, content=text, reply_to_id=reply_to_id
+        )
+
+    async def handle_typing(self, content: dict[str, Any]) -> None:
+        now = time.monotonic()
+        if self.typing_sent_at is not None and now - self.typing_sent_at < TYPING_INTERVAL:
+            return
+        self.typing_sent_at = now
+        await events.asend_typing(self.topic_id, self.user.pk, self.display_name)
+
+    async def handle_resume(self, content: dict[str, Any]) -> None:
+        """{"type": "resume", "after": N}: the posts after N that this socket has not sent,
+        oldest first, then `resumed`."""
+        after = frame_id(content, "after", minimum=0)
+        head = await database_sync_to_async(get_last_post_id)(self.user, self.topic_id)
+        if after > head:
+            # Not this topic's past (a restored database, another topic's id): start afresh.
+            await self.resync(head)
+            return
+        if await self.replay(after=after):
+            await self.send_json(
+                {"type": "resumed", "topic_id": self.topic_id, "last_post_id": self.last_post_id()}
+            )
+
+    # Helpers
+
+    async def replay(self, *, after: int) -> bool:
+        """Send the posts after `after` that are not covered, oldest first; False when the
+        client was told to resync instead (too many)."""
+        found = await database_sync_to_async(list_post_events)(self.user, self.topic_id, after)
+        if found is None:
+            head = await database_sync_to_async(get_last_post_id)(self.user, self.topic_id)
+            await self.resync(head)
+            return False
+        for event in found:
+            post_id = event["post"]["id"]
+            covered = self.covered_after < post_id <= self.covered_through
+            if not covered and post_id not in self.sent_above:
+                await self.send_json(event)
+        # Every post up to the last one found is committed and now covered: later ones commit
+        # with higher ids.
+        self.covered_after = min(self.covered_after, after)
+        self.covered_through = max(
+            self.covered_through, after, found[-1]["post"]["id"] if found else 0
+        )
+        self.forget_covered()
+        return True
+
+    async def resync(self, head: int) -> None:
+        """The client reloads the thread over HTTP: it then holds everything up to the head."""
+        self.covered_through = max(self.covered_through, head)
+        self.forget_covered()
+        await self.send_json(
+            {
+                "type": "resync_required",
+                "topic_id": self.topic_id,
+                "last_post_id": self.last_post_id(),
+            }
+        )
