@@ -27,7 +27,8 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -51,26 +52,32 @@ MONITOR_APPLICATION_NAME = "p2p-bench-monitor"
 
 
 class Generator:
-    """bench/msgload.py for one server: commands on its stdin, one answer line each."""
+    """A socket load generator (`module`: bench/msgload.py, bench/forumload.py) for one server,
+    pinned to `cpu`: commands on its stdin, one answer line each."""
 
-    def __init__(
-        self, *, cpu: int, url: str, mode: str, sessions: Path, log_path: Path, max_connections: int
-    ) -> None:
+    @classmethod
+    def start(
+        cls, module: str, server: Server, sessions: Path, args: argparse.Namespace, log_dir: Path
+    ) -> "Generator":
+        """The generator `module` for `server`'s variant (its mode), on the load generator's
+        CPU, its output logged in `log_dir`."""
+        return cls(
+            cpu=args.loadgen_cpu,
+            module=module,
+            arguments=[
+                f"--url={server.url('')}",
+                f"--mode={server.variant.mode}",
+                f"--sessions={sessions}",
+                f"--max-connections={args.max_connections}",
+            ],
+            log_path=log_dir / f"generator-{server.variant.name}-{server.port}.log",
+        )
+
+    def __init__(self, *, cpu: int, module: str, arguments: list[str], log_path: Path) -> None:
         self.log_path = log_path
         self.log = log_path.open("ab")
         self.process = subprocess.Popen(
-            [
-                "taskset",
-                "--cpu-list",
-                str(cpu),
-                sys.executable,
-                "-m",
-                "bench.msgload",
-                f"--url={url}",
-                f"--mode={mode}",
-                f"--sessions={sessions}",
-                f"--max-connections={max_connections}",
-            ],
+            ["taskset", "--cpu-list", str(cpu), sys.executable, "-m", module, *arguments],
             cwd=ROOT,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -239,6 +246,127 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f} ms"
 
 
+def run_command(
+    rate: float, duration: float, args: argparse.Namespace, **extra: object
+) -> dict[str, Any]:
+    """The generator's `run` command: messages at `rate` for `duration` seconds."""
+    return {
+        "cmd": "run",
+        "rate": rate,
+        "duration": duration,
+        "timeout": args.timeout,
+        "drain_limit": drain_limit(args),
+        "arrival": args.arrival,
+        **extra,
+    }
+
+
+def measured_call(
+    generator: Generator,
+    server: Server,
+    command: dict[str, Any],
+    args: argparse.Namespace,
+    counter: DatabaseConnectionCounter | None,
+    services: ServiceCpu,
+    *,
+    series_interval: float | None = None,
+) -> dict[str, Any]:
+    """A generator's `run` once the server is idle, while its usage (and the services' CPU) is
+    sampled: the run's record, without its place (repetition, variant, load)."""
+    settle_s = wait_until_idle(server.pid, timeout=20.0)
+    monitor = Monitor(
+        server.pid,
+        server_cpu=args.server_cpu,
+        loadgen_cpu=args.loadgen_cpu,
+        database=counter,
+        series_interval=series_interval,
+    )
+    services.start()
+    monitor.start()
+    started_at = runner._now()
+    try:
+        result = generator.call(
+            command, wait_s=command["duration"] + drain_limit(args) + 60 + args.users / 20
+        )
+    finally:
+        usage = monitor.stop()
+        service_cpu = services.stop()
+    if server.process is not None and server.process.poll() is not None:
+        raise ServerError(f"{server.variant.name} died during the run:\n{server.log_tail()}")
+    return {
+        "started_at": started_at,
+        "server_command": server.command,
+        "settle_s": round(settle_s, 2),
+        "result": result,
+        "server": usage.as_dict(),
+        "services": service_cpu,
+    }
+
+
+def latencies_and_losses(run: dict[str, Any], latency: dict[str, float | None]) -> str:
+    """The end of a run's line of progress: p50, p99 and max of `latency`, what was lost,
+    duplicated and failed, and the server's peak RSS."""
+    result = run["result"]
+    return (
+        "  ".join(f"{key} {_ms(latency[key]):>10}" for key in ("p50", "p99", "max"))
+        + f"  lost {result['lost']}  dup {result['duplicated']}  errors "
+        f"{sum(result['errors'].values())}  rss {run['server']['peak_rss_total_kb'] / 1024:6.1f} MB"
+    )
+
+
+def checked_probe(
+    generator: Generator, server: Server, args: argparse.Namespace, what: str
+) -> dict[str, Any]:
+    """The generator's probe (one `what`, checked exactly); ServerError when it was wrong."""
+    probe = generator.call({"cmd": "probe", "timeout": args.timeout}, wait_s=120)
+    if probe["problem"] is not None:
+        raise ServerError(
+            f"{server.variant.name}: the probe {what} was not delivered as expected: "
+            f"{probe['problem']}\nframes: {json.dumps(probe.get('frames_seen'))[:2000]}\n"
+            f"{server.log_tail()}"
+        )
+    return probe
+
+
+def warm_up_and_load(
+    generator: Generator,
+    server: Server,
+    loads: list[Load],
+    args: argparse.Namespace,
+    repetition: int,
+    counter: DatabaseConnectionCounter | None,
+    services: ServiceCpu,
+    *,
+    warmup_keys: tuple[str, ...],
+    on_run: Callable[[dict[str, Any]], None],
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The warm-up at the lowest rate (`warmup_keys` of its answer kept), then a measured run at
+    every rate, each passed to `on_run` (to add its figures and say how it went). Returns (the
+    warm-up, the runs)."""
+    warmup = None
+    if args.warmup:
+        answer = generator.call(
+            run_command(loads[0].rate or 1.0, args.warmup, args),
+            wait_s=args.warmup + drain_limit(args) + 60,
+        )
+        warmup = {key: answer[key] for key in warmup_keys}
+    runs = []
+    for load in loads:
+        assert load.rate is not None
+        record = measured_call(
+            generator, server, run_command(load.rate, args.duration, args), args, counter, services
+        )
+        run = {
+            "repetition": repetition,
+            "variant": server.variant.name,
+            "load": load.as_dict(),
+            **record,
+        }
+        on_run(run)
+        runs.append(run)
+    return warmup, runs
+
+
 def run_variant(
     scenario: Scenario,
     server: Server,
@@ -254,15 +382,7 @@ def run_variant(
     variant = server.variant
     assert variant.mode is not None
     start_s = server.wait_ready(scenario)
-    generator = Generator(
-        cpu=args.loadgen_cpu,
-        url=server.url(""),
-        mode=variant.mode,
-        sessions=sessions,
-        log_path=log_dir / f"generator-{variant.name}-{server.port}.log",
-        max_connections=args.max_connections,
-    )
-    runs = []
+    generator = Generator.start("bench.msgload", server, sessions, args, log_dir)
     try:
         connected = generator.call({"cmd": "connect", "timeout": args.timeout}, wait_s=300)
         if connected["ready"] != args.users:
@@ -270,86 +390,36 @@ def run_variant(
                 f"{variant.name}: {connected['ready']} of {args.users} sockets ready, errors "
                 f"{connected['errors']}\n{server.log_tail()}"
             )
-        probe = generator.call({"cmd": "probe", "timeout": args.timeout}, wait_s=120)
-        if probe["problem"] is not None:
-            raise ServerError(
-                f"{variant.name}: the probe message was not delivered as expected: "
-                f"{probe['problem']}\nframes: {json.dumps(probe.get('frames_seen'))[:2000]}\n"
-                f"{server.log_tail()}"
-            )
+        probe = checked_probe(generator, server, args, "message")
         _progress(
             f"  rep {repetition} {variant.name:<16} {connected['ready']} sockets ready in "
             f"{connected['seconds']:.1f} s (handshake p99 {_ms(connected['handshake_ms']['p99'])}"
             f", ready p99 {_ms(connected['ready_ms']['p99'])}); probe delivered in "
             f"{probe['latencies_ms'][0]:.1f} ms"
         )
-        warmup = None
-        if args.warmup:
-            warmup = generator.call(
-                {
-                    "cmd": "run",
-                    "rate": loads[0].rate,
-                    "duration": args.warmup,
-                    "timeout": args.timeout,
-                    "drain_limit": drain_limit(args),
-                    "arrival": args.arrival,
-                },
-                wait_s=args.warmup + drain_limit(args) + 60,
-            )
-            warmup = {
-                key: warmup[key]
-                for key in ("rate", "scheduled", "delivered", "lost", "duplicated", "errors")
-            }
-        for load in loads:
-            settle_s = wait_until_idle(server.pid, timeout=20.0)
-            monitor = Monitor(
-                server.pid,
-                server_cpu=args.server_cpu,
-                loadgen_cpu=args.loadgen_cpu,
-                database=counter,
-            )
-            services.start()
-            monitor.start()
-            started_at = runner._now()
-            try:
-                result = generator.call(
-                    {
-                        "cmd": "run",
-                        "rate": load.rate,
-                        "duration": args.duration,
-                        "timeout": args.timeout,
-                        "drain_limit": drain_limit(args),
-                        "arrival": args.arrival,
-                    },
-                    wait_s=args.duration + drain_limit(args) + 60,
-                )
-            finally:
-                usage = monitor.stop()
-                service_cpu = services.stop()
-            if server.process is not None and server.process.poll() is not None:
-                raise ServerError(f"{variant.name} died during the run:\n{server.log_tail()}")
+
+        def on_run(run: dict[str, Any]) -> None:
+            result = run["result"]
             summary = latency_summary(result["latencies_ms"])
-            runs.append(
-                {
-                    "repetition": repetition,
-                    "variant": variant.name,
-                    "load": load.as_dict(),
-                    "started_at": started_at,
-                    "server_command": server.command,
-                    "settle_s": round(settle_s, 2),
-                    "result": {**result, "latency_ms": summary},
-                    "server": usage.as_dict(),
-                    "services": service_cpu,
-                }
-            )
-            errors = sum(result["errors"].values())
+            result["latency_ms"] = summary
+            label = f"rate {run['load']['rate']:g}/s"
             _progress(
-                f"  rep {repetition} {variant.name:<16} {load.label:<13} "
+                f"  rep {repetition} {variant.name:<16} {label:<13} "
                 f"{result['delivered']:>5}/{result['scheduled']:<5} delivered  "
-                + "  ".join(f"{key} {_ms(summary[key]):>10}" for key in ("p50", "p99", "max"))
-                + f"  lost {result['lost']}  dup {result['duplicated']}  errors {errors}"
-                f"  rss {usage.peak_rss_total_kb / 1024:6.1f} MB"
+                + latencies_and_losses(run, summary)
             )
+
+        warmup, runs = warm_up_and_load(
+            generator,
+            server,
+            loads,
+            args,
+            repetition,
+            counter,
+            services,
+            warmup_keys=("rate", "scheduled", "delivered", "lost", "duplicated", "errors"),
+            on_run=on_run,
+        )
         closed = generator.call({"cmd": "close"}, wait_s=60)
     finally:
         generator.stop()
@@ -386,16 +456,16 @@ def late_frames(
     return sum(answer.get("late_frames_of_earlier_runs", {}).get(number, 0) for answer in answers)
 
 
-def _median(values: Iterable[float | None]) -> float | None:
+def median(values: Iterable[float | None]) -> float | None:
     present = [value for value in values if value is not None]
     return statistics.median(present) if present else None
 
 
-def _rounded(value: float | None) -> float | None:
+def rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 3)
 
 
-def _per_message(seconds: float | None, messages: int) -> float | None:
+def per_message(seconds: float | None, messages: int) -> float | None:
     return seconds * 1000 / messages if seconds is not None and messages else None
 
 
@@ -407,9 +477,9 @@ def _run_metrics(run: dict[str, Any]) -> dict[str, float | None]:
     return {
         "p50": result["latency_ms"]["p50"],
         "p99": result["latency_ms"]["p99"],
-        "cpu_ms_per_message": _per_message(run["server"]["cpu_seconds"], scheduled),
-        "redis_cpu_ms_per_message": _per_message(services["redis_cpu_seconds"], scheduled),
-        "postgres_cpu_ms_per_message": _per_message(
+        "cpu_ms_per_message": per_message(run["server"]["cpu_seconds"], scheduled),
+        "redis_cpu_ms_per_message": per_message(services["redis_cpu_seconds"], scheduled),
+        "postgres_cpu_ms_per_message": per_message(
             services["postgres_backend_cpu_seconds"], scheduled
         ),
     }
@@ -437,9 +507,9 @@ def summarize(
             "server_starts": len(these),
             "users": these[0]["users"],
             "ready_min": min(connect["ready"] for connect in these),
-            "connect_seconds": _median(connect["seconds"] for connect in these),
+            "connect_seconds": median(connect["seconds"] for connect in these),
             **{
-                f"{kind}_{key}": _median(connect[f"{kind}_ms"][key] for connect in these)
+                f"{kind}_{key}": median(connect[f"{kind}_ms"][key] for connect in these)
                 for kind in ("handshake", "ready")
                 for key in ("p50", "p99", "max")
             },
@@ -454,7 +524,6 @@ def summarize(
             if not these:
                 continue
             results = [run["result"] for run in these]
-            servers = [run["server"] for run in these]
             metrics = [_run_metrics(run) for run in these]
             errors = Counter()
             for result in results:
@@ -478,83 +547,98 @@ def summarize(
                 "sender_copies_missing_total": total("sender_copies_missing"),
                 "sender_copies_duplicated_total": total("sender_copies_duplicated"),
                 "errors_total": dict(sorted(errors.items())),
-                "delivered_per_s": _median(result["delivered_per_s"] for result in results),
+                "delivered_per_s": median(result["delivered_per_s"] for result in results),
                 "latency_ms": {
-                    key: _median(result["latency_ms"][key] for result in results)
+                    key: median(result["latency_ms"][key] for result in results)
                     for key in results[0]["latency_ms"]
                 },
                 "latency_ms_pooled": latency_summary(
                     [value for result in results for value in result["latencies_ms"]]
                 ),
                 "ack_latency_ms": {
-                    key: _median(result["ack_latency_ms"][key] for result in results)
+                    key: median(result["ack_latency_ms"][key] for result in results)
                     for key in ("p50", "p99", "max")
                 },
                 "sender_copy_latency_ms": {
-                    key: _median(result["sender_copy_latency_ms"][key] for result in results)
+                    key: median(result["sender_copy_latency_ms"][key] for result in results)
                     for key in ("p50", "p99", "max")
                 },
                 **{
-                    key: _median(metric[key] for metric in metrics)
+                    key: median(metric[key] for metric in metrics)
                     for key in (
                         "cpu_ms_per_message",
                         "redis_cpu_ms_per_message",
                         "postgres_cpu_ms_per_message",
                     )
                 },
-                "peak_rss_total_kb": _median(server["peak_rss_total_kb"] for server in servers),
-                "peak_db_connections": _median(server["peak_db_connections"] for server in servers),
-                "server_core_other_share": _median(
-                    server["server_core_other_share"] for server in servers
-                ),
-                "loadgen_core_busy_share": _median(
-                    server["loadgen_core_busy_share"] for server in servers
-                ),
-                "generator_cpu_share": _median(result["cpu_share"] for result in results),
-                # Share of the generator's CPU used by anything but the generator (the runner's
-                # sampler is a few percent of it).
-                "loadgen_core_other_share": _median(
-                    max(0.0, server["loadgen_core_busy_share"] - (result["cpu_share"] or 0.0))
-                    for server, result in zip(servers, results, strict=True)
-                ),
-                "max_send_lag_ms": max(result["max_send_lag_ms"] for result in results),
-                "peak_open_requests": max(result["peak_open_requests"] for result in results),
-                "listen_overflows_total": sum(
-                    server["tcp"].get("listen_overflows", 0) for server in servers
-                ),
+                **usage_summary(these),
             }
-        ratios = []
-        for ratio in scenario.ratios:
-            if ratio.numerator not in by_variant or ratio.denominator not in by_variant:
-                continue
-            per_repetition: dict[str, list[float | None]] = {key: [] for key in RATIO_METRICS}
-            repetitions = sorted({run["repetition"] for run in load_runs})
-            for repetition in repetitions:
-                pair = {
-                    run["variant"]: _run_metrics(run)
-                    for run in load_runs
-                    if run["repetition"] == repetition
-                }
-                if ratio.numerator not in pair or ratio.denominator not in pair:
-                    continue
-                for key in RATIO_METRICS:
-                    top, bottom = pair[ratio.numerator][key], pair[ratio.denominator][key]
-                    per_repetition[key].append(
-                        round(top / bottom, 3) if top is not None and bottom else None
-                    )
-            ratios.append(
-                {
-                    "label": ratio.label,
-                    "numerator": ratio.numerator,
-                    "denominator": ratio.denominator,
-                    "median": {
-                        key: _rounded(_median(values)) for key, values in per_repetition.items()
-                    },
-                    "per_repetition": per_repetition,
-                }
-            )
+        ratios = paired_ratios(scenario, load_runs, set(by_variant), _run_metrics, RATIO_METRICS)
         blocks.append({"load": load.as_dict(), "variants": by_variant, "ratios": ratios})
     return {"connections": connections, "loads": blocks}
+
+
+def usage_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the server and the generator used in `runs` (one cell of the table): medians of
+    the peaks and shares, the worst send lag, the most requests open, listen-queue overflows."""
+    results = [run["result"] for run in runs]
+    servers = [run["server"] for run in runs]
+    return {
+        "peak_rss_total_kb": median(server["peak_rss_total_kb"] for server in servers),
+        "peak_db_connections": median(server["peak_db_connections"] for server in servers),
+        "server_core_other_share": median(server["server_core_other_share"] for server in servers),
+        "loadgen_core_busy_share": median(server["loadgen_core_busy_share"] for server in servers),
+        "generator_cpu_share": median(result["cpu_share"] for result in results),
+        # Share of the generator's CPU used by anything but the generator (the runner's sampler
+        # is a few percent of it).
+        "loadgen_core_other_share": median(
+            max(0.0, server["loadgen_core_busy_share"] - (result["cpu_share"] or 0.0))
+            for server, result in zip(servers, results, strict=True)
+        ),
+        "max_send_lag_ms": max(result["max_send_lag_ms"] for result in results),
+        "peak_open_requests": max(result["peak_open_requests"] for result in results),
+        "listen_overflows_total": sum(
+            server["tcp"].get("listen_overflows", 0) for server in servers
+        ),
+    }
+
+
+def paired_ratios(
+    scenario: Scenario,
+    load_runs: list[dict[str, Any]],
+    present: set[str],
+    metrics: Callable[[dict[str, Any]], dict[str, float | None]],
+    keys: tuple[str, ...],
+) -> list[dict[str, Any]]:
+    """The scenario's ratios of `metrics(run)[key]` for one load: numerator over denominator
+    within each repetition, then their median (the machine's drift between repetitions cancels
+    out). A ratio is skipped unless both variants are `present`."""
+    ratios = []
+    for ratio in scenario.ratios:
+        if ratio.numerator not in present or ratio.denominator not in present:
+            continue
+        per_repetition: dict[str, list[float | None]] = {key: [] for key in keys}
+        for repetition in sorted({run["repetition"] for run in load_runs}):
+            pair = {
+                run["variant"]: metrics(run) for run in load_runs if run["repetition"] == repetition
+            }
+            if ratio.numerator not in pair or ratio.denominator not in pair:
+                continue
+            for key in keys:
+                top, bottom = pair[ratio.numerator][key], pair[ratio.denominator][key]
+                per_repetition[key].append(
+                    round(top / bottom, 3) if top is not None and bottom else None
+                )
+        ratios.append(
+            {
+                "label": ratio.label,
+                "numerator": ratio.numerator,
+                "denominator": ratio.denominator,
+                "median": {key: rounded(median(values)) for key, values in per_repetition.items()},
+                "per_repetition": per_repetition,
+            }
+        )
+    return ratios
 
 
 def judge(scenario: Scenario, summary: dict[str, Any]) -> list[dict[str, Any]]:
@@ -587,7 +671,29 @@ def judge(scenario: Scenario, summary: dict[str, Any]) -> list[dict[str, Any]]:
     return verdicts
 
 
-def run_scenario(scenario: Scenario, args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class SocketScenario:
+    """What a scenario of sockets (kind "messaging" or "forum") adds to the common run: the
+    runner's flow (database, seed, a fresh server per variant and repetition, results) is
+    `run_socket_scenario`'s."""
+
+    # A problem with the arguments, or None.
+    check: Callable[[Scenario, argparse.Namespace], str | None]
+    open_files: Callable[[argparse.Namespace], int]
+    # (what was seeded, the sessions file, a line of progress)
+    seed: Callable[[dict[str, str], Path, argparse.Namespace], tuple[dict[str, Any], Path, str]]
+    # (scenario, server, loads, args, repetition, sessions, counter, services, log_dir) ->
+    # (the server start, its runs)
+    run_variant: Callable[..., tuple[dict[str, Any], list[dict[str, Any]]]]
+    summarize: Callable[..., dict[str, Any]]
+    # (scenario, summary, settings) -> verdicts
+    judge: Callable[[Scenario, dict[str, Any], dict[str, Any]], list[dict[str, Any]]]
+    # The scenario's own settings, recorded in the results.
+    settings: Callable[[argparse.Namespace, list[Load]], dict[str, Any]]
+    table: Callable[[dict[str, Any]], str]
+
+
+def run_socket_scenario(scenario: Scenario, args: argparse.Namespace, spec: SocketScenario) -> int:
     """`args` has the scenario's defaults applied (bench/run.py)."""
     redis_url = os.environ.get("REDIS_URL", "").strip()
     if not redis_url:
@@ -596,12 +702,13 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace) -> int:
             "REDIS_URL=redis://127.0.0.1:6379/5"
         )
         return 1
-    if args.users % 2:
-        _progress(f"{scenario.name} pairs its users: --users must be even")
+    problem = spec.check(scenario, args)
+    if problem is not None:
+        _progress(problem)
         return 1
     loads = runner.loads_for(scenario, args)
     names = runner.variant_names(scenario, args)
-    open_files = runner.raise_open_files_limit(4 * args.users + args.max_connections + 1024)
+    open_files = runner.raise_open_files_limit(spec.open_files(args))
     started_at = runner._now()
     started = time.monotonic()
     load_at_start = os.getloadavg()
@@ -625,12 +732,8 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace) -> int:
         if database.url:
             env["DATABASE_URL"] = database.url
         seeded = time.monotonic()
-        database.seed, sessions = seed(env, log_dir, args.users)
-        _progress(
-            f"seeded {database.seed['users']} users, {database.seed['conversations']} "
-            f"conversations and {database.seed['sessions']} sessions in "
-            f"{time.monotonic() - seeded:.1f} s"
-        )
+        database.seed, sessions, seeded_what = spec.seed(env, log_dir, args)
+        _progress(f"seeded {seeded_what} in {time.monotonic() - seeded:.1f} s")
         if database.application_name is not None:
             counter = DatabaseConnectionCounter(database.url, database.application_name)
         services = ServiceCpu(redis_url, database.url, database.application_name, counter)
@@ -643,7 +746,7 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace) -> int:
                 with Server(
                     variant, cpu=args.server_cpu, env=variant_env, log_dir=log_dir
                 ) as server:
-                    start, variant_runs = run_variant(
+                    start, variant_runs = spec.run_variant(
                         scenario,
                         server,
                         loads,
@@ -674,7 +777,17 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace) -> int:
     if database.created == "postgres":
         prepare.drop_postgres(args.postgres_url, args.postgres_database)
 
-    summary = summarize(scenario, starts, runs, names, loads)
+    settings = {
+        "repetitions": args.repetitions,
+        "duration_s": args.duration,
+        "warmup_s": args.warmup,
+        "timeout_s": args.timeout,
+        "server_cpu": args.server_cpu,
+        "loadgen_cpu": args.loadgen_cpu,
+        "open_files_limit": open_files,
+        **spec.settings(args, loads),
+    }
+    summary = spec.summarize(scenario, starts, runs, names, loads)
     results = {
         "scenario": {
             "name": scenario.name,
@@ -691,26 +804,7 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace) -> int:
         "started_at": started_at,
         "finished_at": runner._now(),
         "wall_time_s": round(time.monotonic() - started, 1),
-        "settings": {
-            "repetitions": args.repetitions,
-            "duration_s": args.duration,
-            "warmup_s": args.warmup,
-            "timeout_s": args.timeout,
-            "drain_limit_s": drain_limit(args),
-            "users": args.users,
-            "pairs": args.users // 2,
-            "rates": [load.rate for load in loads],
-            "arrival": args.arrival,
-            "max_connections": args.max_connections,
-            "server_cpu": args.server_cpu,
-            "loadgen_cpu": args.loadgen_cpu,
-            "open_files_limit": open_files,
-            "order": "for each repetition, for each variant (fresh server, sockets opened once): "
-            "probe, warm-up, rates ascending",
-            "messages": "message i of a run: pair i mod P, alternating direction; "
-            "client_msg_id <token>.<run>.<i>.<due us>; latency from the due time to the "
-            "recipient's new_message",
-        },
+        "settings": settings,
         "environment": {
             "database": database.kind,
             "database_created": database.created,
@@ -733,7 +827,7 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace) -> int:
             for name in names
         },
         "summary": summary,
-        "targets": judge(scenario, summary),
+        "targets": spec.judge(scenario, summary, settings),
         "server_starts": starts,
         "runs": runs,
     }
@@ -741,9 +835,61 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace) -> int:
     output = args.output or runner.RESULTS_DIR / f"{scenario.name}{suffix}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=2) + "\n")
-    print(table(results), flush=True)
+    print(spec.table(results), flush=True)
     _progress(f"results written to {output} ({results['wall_time_s']} s)")
     return 0
+
+
+def check_arguments(scenario: Scenario, args: argparse.Namespace) -> str | None:
+    if args.users % 2:
+        return f"{scenario.name} pairs its users: --users must be even"
+    return None
+
+
+def seed_users(
+    env: dict[str, str], log_dir: Path, args: argparse.Namespace
+) -> tuple[dict[str, Any], Path, str]:
+    data, sessions = seed(env, log_dir, args.users)
+    return (
+        data,
+        sessions,
+        f"{data['users']} users, {data['conversations']} conversations and "
+        f"{data['sessions']} sessions",
+    )
+
+
+def messaging_settings(args: argparse.Namespace, loads: list[Load]) -> dict[str, Any]:
+    return {
+        "drain_limit_s": drain_limit(args),
+        "users": args.users,
+        "pairs": args.users // 2,
+        "rates": [load.rate for load in loads],
+        "arrival": args.arrival,
+        "max_connections": args.max_connections,
+        "order": "for each repetition, for each variant (fresh server, sockets opened once): "
+        "probe, warm-up, rates ascending",
+        "messages": "message i of a run: pair i mod P, alternating direction; "
+        "client_msg_id <token>.<run>.<i>.<due us>; latency from the due time to the "
+        "recipient's new_message",
+    }
+
+
+def run_scenario(scenario: Scenario, args: argparse.Namespace) -> int:
+    """`args` has the scenario's defaults applied (bench/run.py)."""
+    return run_socket_scenario(
+        scenario,
+        args,
+        SocketScenario(
+            check=check_arguments,
+            open_files=lambda args: 4 * args.users + args.max_connections + 1024,
+            seed=seed_users,
+            run_variant=run_variant,
+            summarize=summarize,
+            judge=lambda scenario, summary, settings: judge(scenario, summary),
+            settings=messaging_settings,
+            table=table,
+        ),
+    )
 
 
 LEGEND = """\
@@ -767,7 +913,6 @@ Each cell is the median over the repetitions; sent, lost, dup and err are summed
 
 def _columns(row: dict[str, Any]) -> list[tuple[str, int, str]]:
     latency = row["latency_ms"]
-    rss = row["peak_rss_total_kb"]
     return [
         ("sent", 5, format_count(row["scheduled_total"], width=5)),
         ("deliv/s", 7, format_number(row["delivered_per_s"], width=7)),
@@ -779,6 +924,14 @@ def _columns(row: dict[str, Any]) -> list[tuple[str, int, str]]:
         ("cpu ms/msg", 10, format_number(row["cpu_ms_per_message"], width=10)),
         ("pg ms/msg", 9, format_number(row["postgres_cpu_ms_per_message"], width=9)),
         ("redis ms/msg", 12, format_number(row["redis_cpu_ms_per_message"], width=12)),
+        *usage_columns(row),
+    ]
+
+
+def usage_columns(row: dict[str, Any]) -> list[tuple[str, int, str]]:
+    """The table's columns of `usage_summary`: rss MB, db, other%, gen%, genoth%, lag ms."""
+    rss = row["peak_rss_total_kb"]
+    return [
         ("rss MB", 6, format_number(rss / 1024 if rss is not None else None, width=6)),
         ("db", 3, format_count(row["peak_db_connections"], width=3)),
         ("other%", 6, format_percent(row["server_core_other_share"], width=6)),
@@ -796,12 +949,49 @@ def _capacity(results: dict[str, Any]) -> list[str]:
         these = [run for run in results["runs"] if run["variant"] == name]
         complete = [run for run in these if run["result"]["lost"] == 0]
         costs = [_run_metrics(run)["cpu_ms_per_message"] for run in complete or these]
-        cost = _median(costs)
+        cost = median(costs)
         if cost:
             lines.append(
                 f"  {name:<16} {cost:6.1f} ms per message: at most ~{1000 / cost:.0f} messages/s "
                 "on one core"
             )
+    return lines
+
+
+Columns = Callable[[dict[str, Any]], list[tuple[str, int, str]]]
+
+
+def variant_rows(
+    block: dict[str, Any], columns: Columns
+) -> Iterator[tuple[dict[str, Any], list[str]]]:
+    """(row, lines) of each variant of a load's block: its heading line before the first row, then
+    the row's cells (`columns(row)`: heading, width, cell)."""
+    for index, (name, row) in enumerate(block["variants"].items()):
+        cells = columns(row)
+        lines = []
+        if index == 0:
+            lines.append(
+                f"{'variant':<16} " + " ".join(f"{head:>{width}}" for head, width, _ in cells)
+            )
+        lines.append(f"{name:<16} " + " ".join(cell for _, _, cell in cells))
+        yield row, lines
+
+
+def ratio_lines(ratios: list[dict[str, Any]], metrics: tuple[tuple[str, str], ...]) -> list[str]:
+    """The ratios of a load's block, each (key, label) of `metrics` as the median and the
+    per-repetition values."""
+    if not ratios:
+        return []
+    lines = ["ratios (median of the per-repetition ratios; per repetition in parentheses):"]
+    for ratio in ratios:
+        cells = []
+        for key, label in metrics:
+            value = ratio["median"][key]
+            spread = ", ".join(
+                "-" if item is None else f"{item:.2f}" for item in ratio["per_repetition"][key]
+            )
+            cells.append(f"{label} {'-' if value is None else f'{value:.2f}x'} ({spread})")
+        lines.append(f"  {ratio['label']:<36} " + "   ".join(cells))
     return lines
 
 
@@ -860,13 +1050,8 @@ def table(results: dict[str, Any]) -> str:
             f"arrivals, {settings['pairs']} pairs; lost: none delivered for "
             f"{settings['timeout_s']} s, or {settings['drain_limit_s']:g} s after the last send)",
         ]
-        for index, (name, row) in enumerate(block["variants"].items()):
-            columns = _columns(row)
-            if index == 0:
-                lines.append(
-                    f"{'variant':<16} " + " ".join(f"{head:>{width}}" for head, width, _ in columns)
-                )
-            lines.append(f"{name:<16} " + " ".join(cell for _, _, cell in columns))
+        for row, columns in variant_rows(block, _columns):
+            lines += columns
             pooled = row["latency_ms_pooled"]
             errors = ", ".join(f"{kind} x{count}" for kind, count in row["errors_total"].items())
             extra = []
@@ -901,20 +1086,9 @@ def table(results: dict[str, Any]) -> str:
                 + f" ms; errors: {errors or 'none'}"
                 + ("; " + "; ".join(extra) if extra else "")
             )
-        if block["ratios"]:
-            lines.append(
-                "ratios (median of the per-repetition ratios; per repetition in parentheses):"
-            )
-            for ratio in block["ratios"]:
-                cells = []
-                for key, label in (("p50", "p50"), ("p99", "p99"), ("cpu_ms_per_message", "cpu")):
-                    value = ratio["median"][key]
-                    spread = ", ".join(
-                        "-" if item is None else f"{item:.2f}"
-                        for item in ratio["per_repetition"][key]
-                    )
-                    cells.append(f"{label} {'-' if value is None else f'{value:.2f}x'} ({spread})")
-                lines.append(f"  {ratio['label']:<36} " + "   ".join(cells))
+        lines += ratio_lines(
+            block["ratios"], (("p50", "p50"), ("p99", "p99"), ("cpu_ms_per_message", "cpu"))
+        )
     capacity = _capacity(results)
     if capacity:
         lines += [
@@ -938,11 +1112,16 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
+def print_tables(argv: list[str] | None, table: Callable[[dict[str, Any]], str]) -> int:
+    """Print the table of each results file named."""
     for name in argv if argv is not None else sys.argv[1:]:
         with open(name) as results:
             print(table(json.load(results)))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return print_tables(argv, table)
 
 
 if __name__ == "__main__":

@@ -48,6 +48,11 @@ def rss_kb(pid: int) -> int | None:
     return None
 
 
+def tree_rss_kb(root_pid: int) -> int:
+    """RSS of `root_pid` and its descendants now, in KB."""
+    return sum(rss_kb(pid) or 0 for pid in process_tree(root_pid))
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU time used so far by the processes still alive."""
     ticks = 0
@@ -154,8 +159,11 @@ class Usage:
     # Busy share of the load generator's CPU; near 1 means the generator, not the server, limited.
     loadgen_core_busy_share: float = 0.0
     tcp: dict[str, int] = field(default_factory=dict)
+    # With Monitor(series_interval=...): [seconds since start, RSS of the tree in KB] pairs.
+    rss_series: list[tuple[float, int]] | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        series = {} if self.rss_series is None else {"rss_series": self.rss_series}
         return {
             "peak_rss_total_kb": self.peak_rss_total_kb,
             "processes": [vars(peak) for peak in self.processes.values()],
@@ -167,6 +175,7 @@ class Usage:
             "server_core_steal_share": round(self.server_core_steal_share, 3),
             "loadgen_core_busy_share": round(self.loadgen_core_busy_share, 3),
             "tcp": self.tcp,
+            **series,
         }
 
 
@@ -175,6 +184,7 @@ class Monitor:
     `start()` and `stop()`.
 
     The tree is re-read every sample, so gunicorn workers that are replaced are still seen.
+    With `series_interval`, the tree's RSS is also kept every that many seconds (a soak's curve).
     """
 
     def __init__(
@@ -185,13 +195,19 @@ class Monitor:
         loadgen_cpu: int,
         interval: float = 0.1,
         database: DatabaseConnectionCounter | None = None,
+        series_interval: float | None = None,
     ) -> None:
         self.root_pid = root_pid
         self.server_cpu = server_cpu
         self.loadgen_cpu = loadgen_cpu
         self.interval = interval
         self.database = database
-        self.usage = Usage(peak_db_connections=0 if database else None)
+        self.usage = Usage(
+            peak_db_connections=0 if database else None,
+            rss_series=None if series_interval is None else [],
+        )
+        self.series_interval = series_interval
+        self._next_point = 0.0
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._sample_until_stopped, daemon=True)
         self._before = self._counters()
@@ -245,6 +261,11 @@ class Monitor:
                 peak = usage.processes[pid] = ProcessPeak(pid, command_line(pid))
             peak.peak_rss_kb = max(peak.peak_rss_kb, rss)
         usage.peak_rss_total_kb = max(usage.peak_rss_total_kb, total)
+        if usage.rss_series is not None and self.series_interval is not None:
+            elapsed = time.monotonic() - self._before[0]
+            if elapsed >= self._next_point:
+                usage.rss_series.append((round(elapsed, 2), total))
+                self._next_point = elapsed + self.series_interval
         if self.database is not None and usage.peak_db_connections is not None:
             usage.peak_db_connections = max(usage.peak_db_connections, self.database.count())
         usage.samples += 1

@@ -41,29 +41,27 @@ request is abandoned `drain_limit` seconds after its due time.
 
 import argparse
 import asyncio
-import contextlib
 import json
-import secrets
 import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
+from websockets.asyncio.client import ClientConnection
 
 from bench.loadgen import latency_summary
-from bench.openloop import parse_head, schedule
+from bench.openloop import schedule
+from bench.wsclient import (
+    BaseRun,
+    SocketLoad,
+    open_socket,
+    parse_load_arguments,
+    serve_commands,
+    session_cookie,
+)
 
-RESULT_PREFIX = "BENCH_RESULT "
 CONNECT_CONCURRENCY = 10
-DUPLICATE_GRACE_S = 0.5
-HEAD_LIMIT = 64 * 1024
-# Received in one frame each, at most: a message and its envelope.
-MAX_FRAME = 1 << 20
-CSRF_COOKIE = "csrftoken"
 API_PATH = "/api/v1/messages"
 
 
@@ -100,16 +98,13 @@ class User:
     closed: bool = False
 
 
-@dataclass
-class Run:
-    number: int
-    due: list[float]
+@dataclass(kw_only=True)
+class Run(BaseRun):
     sender: list[int]
     receiver: list[int]
     content: list[str]
     client_msg_id: list[str]
     expected: int
-    keep_frames: bool = False
     delivered: list[float | None] = field(default_factory=list)
     copies: list[int] = field(default_factory=list)
     acked: list[float | None] = field(default_factory=list)
@@ -117,17 +112,6 @@ class Run:
     sender_copies: list[int] = field(default_factory=list)
     waiting: list[int] = field(default_factory=list)
     refused: list[bool] = field(default_factory=list)
-    outstanding: int = 0
-    errors: Counter[str] = field(default_factory=Counter)
-    frames: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
-    sent: int = 0
-    max_lag: float = 0.0
-    open_requests: int = 0
-    peak_open_requests: int = 0
-    # Set when nothing is outstanding any more.
-    complete: asyncio.Event = field(default_factory=asyncio.Event)
-    # When an expected frame last arrived (or a message was refused).
-    last_progress: float = 0.0
 
     def __post_init__(self) -> None:
         count = len(self.due)
@@ -152,7 +136,6 @@ class Run:
                 self.complete.set()
 
     def give_up(self, seq: int) -> None:
-        """The message was refused: nothing more is expected for it."""
         self.refused[seq] = True
         self.outstanding -= self.waiting[seq].bit_count()
         self.last_progress = time.monotonic()
@@ -161,14 +144,9 @@ class Run:
             self.complete.set()
 
 
-class Generator:
+class Generator(SocketLoad[Run, User]):
     def __init__(self, args: argparse.Namespace) -> None:
-        parts = urlsplit(args.url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise SystemExit(f"an http:// URL is needed, not {args.url!r}")
-        self.host = parts.hostname
-        self.port = parts.port or 80
-        self.origin = f"http://{self.host}:{self.port}"
+        super().__init__(args)
         self.mode = MODES[args.mode]
         with open(args.sessions) as sessions:
             document = json.load(sessions)
@@ -188,29 +166,18 @@ class Generator:
             raise SystemExit("an even number of users (pairs) is needed")
         self.by_id = {user.id: user for user in self.users}
         self.pairs = len(self.users) // 2
-        self.token = args.token or secrets.token_hex(3)
-        self.csrf_token = secrets.token_hex(16)
-        self.max_in_flight = args.max_connections
-        self.runs: dict[int, Run] = {}
-        self.current: Run | None = None
-        self.next_run = 0
-        self.receivers: list[asyncio.Task[None]] = []
-        # Since the last report: frames by type, and frames or failures outside any open run.
-        self.frames: Counter[str] = Counter()
-        self.outside: Counter[str] = Counter()
-        # Frames of runs already reported (deliveries after the run gave up on them).
-        self.late: Counter[str] = Counter()
-        # Set before closing the sockets on purpose: their closes are not errors.
-        self.closing = False
 
     # ---- sockets ----------------------------------------------------------------------------
 
+    def connections(self) -> list[User]:
+        return self.users
+
     def socket_url(self, user: User) -> str:
         query = f"?user={user.id}" if self.mode.path == "/ws/echo/" else ""
-        return f"ws://{self.host}:{self.port}{self.mode.path}{query}"
+        return self.address.socket_url(f"{self.mode.path}{query}")
 
     def cookie(self, user: User) -> str:
-        return f"{self.cookie_name}={user.session_key}; {CSRF_COOKIE}={self.csrf_token}"
+        return session_cookie(self.cookie_name, user.session_key, self.csrf_token)
 
     async def open_socket(
         self, user: User, limit: asyncio.Semaphore, wait_s: float, report: dict[str, Any]
@@ -219,28 +186,18 @@ class Generator:
         async with limit:
             started = loop.time()
             user.ready = loop.create_future()
-            try:
-                user.socket = await connect(
-                    self.socket_url(user),
-                    origin=self.origin,  # type: ignore[arg-type]
-                    additional_headers={"Cookie": self.cookie(user)},
-                    open_timeout=wait_s,
-                    ping_interval=None,
-                    max_size=MAX_FRAME,
-                    max_queue=None,
-                )
-            except InvalidStatus as error:
-                report["errors"][f"handshake_{error.response.status_code}"] += 1
-                return
-            except TimeoutError:
-                report["errors"]["handshake_timeout"] += 1
-                return
-            except (OSError, InvalidHandshake) as error:
-                report["errors"][f"handshake_{type(error).__name__}"] += 1
+            user.socket, failure = await open_socket(
+                self.socket_url(user),
+                origin=self.address.origin,
+                cookie=self.cookie(user),
+                wait_s=wait_s,
+            )
+            if failure is not None:
+                report["errors"][failure] += 1
                 return
             opened = loop.time()
             report["handshake_ms"].append(round((opened - started) * 1000, 3))
-            self.receivers.append(asyncio.create_task(self.receive(user)))
+            self.listen(user)
             try:
                 ready_at = await asyncio.wait_for(asyncio.shield(user.ready), wait_s)
             except TimeoutError:
@@ -266,27 +223,6 @@ class Generator:
             "frames": self.take_frames(),
         }
 
-    async def receive(self, user: User) -> None:
-        assert user.socket is not None
-        loop = asyncio.get_running_loop()
-        try:
-            async for raw in user.socket:
-                self.handle(user, raw, loop.time())
-        except ConnectionClosed:
-            pass
-        finally:
-            user.closed = True
-            code = user.socket.close_code
-            if not self.closing:
-                self.count_error(f"closed_{code}")
-
-    def count_error(self, kind: str, run: Run | None = None) -> None:
-        target = run or self.current
-        if target is None:
-            self.outside[kind] += 1
-        else:
-            target.errors[kind] += 1
-
     def parse_id(self, value: object) -> tuple[Run, int] | None:
         """The open run and message number a client_msg_id names, or None."""
         if not isinstance(value, str):
@@ -306,16 +242,10 @@ class Generator:
         return run, seq
 
     def handle(self, user: User, raw: str | bytes, now: float) -> None:
-        try:
-            frame = json.loads(raw)
-        except ValueError:
-            self.count_error("frame_not_json")
+        decoded = self.decode(raw)
+        if decoded is None:
             return
-        if not isinstance(frame, dict):
-            self.count_error("frame_not_object")
-            return
-        kind = str(frame.get("type"))
-        self.frames[kind] += 1
+        kind, frame = decoded
         if kind == "ready":
             if user.ready is not None and not user.ready.done():
                 user.ready.set_result(now)
@@ -430,62 +360,23 @@ class Generator:
 
     async def send_frame(self, run: Run, seq: int) -> None:
         user = self.users[run.sender[seq]]
-        if user.socket is None or user.closed:
-            run.errors["send_on_closed_socket"] += 1
-            run.give_up(seq)
-            return
-        try:
-            await user.socket.send(json.dumps({"type": "send", **self.payload(run, seq)}))
-            run.sent += 1
-        except ConnectionClosed:
-            run.errors["send_on_closed_socket"] += 1
-            run.give_up(seq)
+        await self.send_json(run, seq, user, {"type": "send", **self.payload(run, seq)})
 
     async def send_request(
         self, run: Run, seq: int, limit: asyncio.Semaphore, wait_s: float
     ) -> None:
         loop = asyncio.get_running_loop()
         user = self.users[run.sender[seq]]
-        body = json.dumps(self.payload(run, seq)).encode()
-        request = (
-            f"POST {API_PATH} HTTP/1.1\r\n"
-            f"Host: {self.host}:{self.port}\r\n"
-            "User-Agent: p2p-bench-msgload\r\n"
-            "Accept: application/json\r\n"
-            "Content-Type: application/json\r\n"
-            f"Cookie: {self.cookie(user)}\r\n"
-            f"X-CSRFToken: {self.csrf_token}\r\n"
-            f"Content-Length: {len(body)}\r\n"
-            "Connection: close\r\n\r\n"
-        ).encode() + body
-        stage = "connect"
-        try:
-            async with asyncio.timeout_at(run.due[seq] + wait_s), limit:
-                reader, writer = await asyncio.open_connection(
-                    self.host, self.port, limit=HEAD_LIMIT
-                )
-                run.open_requests += 1
-                run.peak_open_requests = max(run.peak_open_requests, run.open_requests)
-                try:
-                    stage = "write"
-                    writer.write(request)
-                    await writer.drain()
-                    run.sent += 1
-                    stage = "read"
-                    status, length = parse_head(await reader.readuntil(b"\r\n\r\n"))
-                    answer = await (reader.read() if length is None else reader.readexactly(length))
-                finally:
-                    run.open_requests -= 1
-                    writer.close()
-        except TimeoutError:
-            run.errors["http_timeout"] += 1
-            return
-        except (OSError, EOFError, ValueError, IndexError, asyncio.LimitOverrunError):
-            run.errors[f"http_{stage}"] += 1
-            return
-        if status != 201:
-            run.errors[f"http_{status}"] += 1
-            run.give_up(seq)
+        answer = await self.post(
+            run,
+            seq,
+            API_PATH,
+            self.payload(run, seq),
+            self.cookie(user),
+            limit=limit,
+            wait_s=wait_s,
+        )
+        if answer is None:
             return
         try:
             stored = json.loads(answer).get("client_msg_id")
@@ -498,54 +389,9 @@ class Generator:
         run.acked[seq] = loop.time()
         run.arrived(seq, ACK)
 
-    async def execute(self, run: Run, wait_s: float, limit_s: float) -> dict[str, Any]:
-        """Send every message of `run` at its due time, then wait for the frames: until all are
-        in, or none has come for `wait_s` seconds (and at least `wait_s` after the last due
-        time), or `limit_s` after the last due time."""
-        loop = asyncio.get_running_loop()
-        cpu_started = time.process_time()
-        self.current = run
-        limit = asyncio.Semaphore(self.max_in_flight)
-        tasks = []
-        for seq, due in enumerate(run.due):
-            delay = due - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            run.max_lag = max(run.max_lag, loop.time() - due)
-            if self.mode.send == "http":
-                tasks.append(asyncio.create_task(self.send_request(run, seq, limit, limit_s)))
-            else:
-                tasks.append(asyncio.create_task(self.send_frame(run, seq)))
-        last_due = run.due[-1] if run.due else loop.time()
-        while not run.complete.is_set():
-            # A server that is behind but still delivering is waited for; one that has gone
-            # quiet for wait_s is not.
-            give_up_at = min(max(run.last_progress, last_due) + wait_s, last_due + limit_s)
-            if loop.time() >= give_up_at:
-                break
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(run.complete.wait(), give_up_at - loop.time())
-        drained_at = loop.time()
-        if run.complete.is_set():
-            stop = "complete"
-        elif drained_at >= last_due + limit_s:
-            stop = "limit"
-        else:
-            stop = "quiet"
-        if run.outstanding == 0:
-            await asyncio.sleep(DUPLICATE_GRACE_S)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        finished = loop.time()
-        self.current = None
-        self.next_run = run.number + 1
-        # Frames of this run that arrive from now on are counted as late, outside any run.
-        del self.runs[run.number]
-        cpu_seconds = time.process_time() - cpu_started
-        return {"stop": stop, **self.report(run, drained_at, finished, cpu_seconds)}
-
-    def report(self, run: Run, drained_at: float, finished: float, cpu: float) -> dict[str, Any]:
+    def report(
+        self, run: Run, started: float, drained_at: float, finished: float, cpu: float
+    ) -> dict[str, Any]:
         count = len(run.due)
         start = run.due[0] if run.due else finished
         latencies = [
@@ -568,11 +414,8 @@ class Generator:
             if copy is not None
         ]
         duplicated = sum(max(0, copies - 1) for copies in run.copies)
-        errors = Counter(run.errors)
-        errors.update(self.outside)
-        self.outside.clear()
-        late = dict(self.late)
-        self.late.clear()
+        errors = self.take_errors(run)
+        late = self.take_late()
         elapsed = finished - start
         result = {
             "run": run.number,
@@ -596,12 +439,12 @@ class Generator:
             "latencies_ms": latencies,
             "ack_latency_ms": latency_summary(acks),
             "sender_copy_latency_ms": latency_summary(copies),
-            "errors": dict(sorted(errors.items())),
+            "errors": errors,
             "frames": self.take_frames(),
             # Frames of earlier runs that arrived during this one, by run number.
             "late_frames_of_earlier_runs": late,
             "max_send_lag_ms": round(run.max_lag * 1000, 3),
-            "peak_open_requests": run.peak_open_requests,
+            "peak_open_requests": run.requests.peak,
             "window_s": round(window, 3),
             # From the first due time to the last delivery (at least the sending window).
             "duration_s": round(max(window, last - start), 3),
@@ -616,11 +459,6 @@ class Generator:
         if run.keep_frames:
             result["frames_seen"] = [{"user": index, "frame": frame} for index, frame in run.frames]
         return result
-
-    def take_frames(self) -> dict[str, int]:
-        frames = dict(sorted(self.frames.items()))
-        self.frames.clear()
-        return frames
 
     async def run_load(self, command: dict[str, Any]) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
@@ -700,59 +538,22 @@ class Generator:
             return f"the sender's socket got {len(copies)} copies of new_message"
         return None
 
-    async def close(self) -> dict[str, Any]:
-        self.closing = True
-        closed = 0
-        for user in self.users:
-            if user.socket is not None and not user.closed:
-                with contextlib.suppress(ConnectionClosed, OSError, TimeoutError):
-                    await asyncio.wait_for(user.socket.close(), 5)
-                closed += 1
-        for task in self.receivers:
-            task.cancel()
-        await asyncio.gather(*self.receivers, return_exceptions=True)
-        return {
-            "closed": closed,
-            "errors": dict(self.outside),
-            "frames": self.take_frames(),
-            "late_frames_of_earlier_runs": dict(self.late),
-        }
-
     async def serve(self) -> None:
-        loop = asyncio.get_running_loop()
-        while True:
-            line = await loop.run_in_executor(None, sys.stdin.readline)
-            if not line:
-                await self.close()
-                return
-            command = json.loads(line)
-            name = command["cmd"]
-            if name == "connect":
-                answer = await self.connect_all(command.get("timeout", 30))
-            elif name == "probe":
-                answer = await self.probe(command.get("timeout", 10))
-            elif name == "run":
-                answer = await self.run_load(command)
-            elif name == "close":
-                answer = await self.close()
-            else:
-                answer = {"problem": f"unknown command {name!r}"}
-            answer["token"] = self.token
-            print(RESULT_PREFIX + json.dumps(answer), flush=True)
-            if name == "close":
-                return
+        await serve_commands(
+            {
+                "connect": lambda command: self.connect_all(command.get("timeout", 30)),
+                "probe": lambda command: self.probe(command.get("timeout", 10)),
+                "run": self.run_load,
+                "close": lambda command: self.close(),
+            },
+            token=self.token,
+        )
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.msgload", description=__doc__)
-    parser.add_argument("--url", required=True, help="the server, http://host:port")
-    parser.add_argument("--mode", choices=sorted(MODES), required=True)
-    parser.add_argument("--sessions", required=True, help="the seed's sessions file")
-    parser.add_argument("--token", help="prefix of every client_msg_id (default: random)")
-    parser.add_argument(
-        "--max-connections", type=int, default=1000, help="http: requests in flight at most"
+    return parse_load_arguments(
+        argv, prog="python -m bench.msgload", description=__doc__, modes=MODES
     )
-    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,8 @@ and a table to stdout; progress goes to stderr. `--scenario all` runs every scen
 Scenarios with data (login, signup, messaging) first get a database of their own (fresh SQLite
 file, or `--database postgres`: the dedicated database p2p_bench), migrated and seeded; those
 that measure the password hasher time it on the server CPU at the start of every repetition.
-`messaging` (users' sockets and messages between them) is run by bench/messaging.py.
+`messaging` (users' sockets and messages between them) is run by bench/messaging.py,
+`forum_viewers` (1000 viewers of one topic) by bench/forum.py.
 """
 
 import argparse
@@ -80,8 +81,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--rate",
         nargs="+",
         metavar="R",
-        help="requests/s of each open-model run, e.g. 2,4,8; messaging: messages/s in all "
-        "(default: the scenario's)",
+        help="requests/s of each open-model run, e.g. 2,4,8; messaging: messages/s in all; "
+        "forum_viewers: posts/s (default: the scenario's)",
     )
     parser.add_argument(
         "--max-connections",
@@ -137,7 +138,24 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--users",
         type=int,
-        help="users seeded: login 500 (one hash); messaging 100, an even number (pairs)",
+        help="users seeded: login 500 (one hash); messaging 100, an even number (pairs); "
+        "forum_viewers 1000 (the viewers)",
+    )
+    parser.add_argument(
+        "--hold-seconds",
+        type=int,
+        help="forum_viewers: seconds the sockets are held after the rates, RSS sampled (default "
+        "30; the target's soak is 600)",
+    )
+    parser.add_argument(
+        "--hold-rate",
+        type=float,
+        help="forum_viewers: posts/s during the hold (default 0.1; 0: none)",
+    )
+    parser.add_argument(
+        "--connect-concurrency",
+        type=int,
+        help="forum_viewers: handshakes at once during the ramp (default 10)",
     )
     parser.add_argument(
         "--hasher-repeat",
@@ -169,10 +187,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         or args.max_connections < 1
         or (args.users is not None and args.users < 1)
         or args.hasher_repeat < 1
+        or (args.connect_concurrency is not None and args.connect_concurrency < 1)
+        or (args.hold_seconds is not None and args.hold_seconds < 0)
+        or (args.hold_rate is not None and args.hold_rate < 0)
     ):
         parser.error(
-            "--repetitions, --duration, --timeout, --max-connections, --users and "
-            "--hasher-repeat must be >= 1, --warmup >= 0"
+            "--repetitions, --duration, --timeout, --max-connections, --users, "
+            "--connect-concurrency and --hasher-repeat must be >= 1, --warmup, --hold-seconds "
+            "and --hold-rate >= 0"
         )
     args.scenarios = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
     if len(args.scenarios) > 1 and (args.variants or args.output):
@@ -195,6 +217,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                 parser.error(f"{name} is an open-model scenario: use --rate, not --concurrency")
             if scenario.kind == "messaging" and args.users is not None and args.users % 2:
                 parser.error(f"{name} pairs its users: --users must be even")
+            if scenario.kind == "forum" and args.users is not None and args.users < 2:
+                parser.error(f"{name} needs --users >= 2 (the topic's author and the poster)")
         try:
             variant_names(scenario, args)
         except ValueError as error:
@@ -517,10 +541,14 @@ def scenario_arguments(scenario: Scenario, args: argparse.Namespace) -> argparse
 def run_scenario(scenario: Scenario, args: argparse.Namespace) -> int:
     args = scenario_arguments(scenario, args)
     if scenario.kind == "messaging":
-        # Imported here: bench.messaging uses this module's helpers.
+        # Imported here: bench.messaging and bench.forum use this module's helpers.
         from bench import messaging
 
         return messaging.run_scenario(scenario, args)
+    if scenario.kind == "forum":
+        from bench import forum
+
+        return forum.run_scenario(scenario, args)
     loads = loads_for(scenario, args)
     names = variant_names(scenario, args)
     duration = args.duration

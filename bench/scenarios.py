@@ -15,6 +15,9 @@ from pathlib import Path
 HOST = "127.0.0.1"
 BIN = Path(sys.executable).parent
 
+# Scenarios of sockets, loaded at fixed rates of messages or posts.
+SOCKET_KINDS = ("messaging", "forum")
+
 # Takes the port, returns argv.
 CommandBuilder = Callable[[str], list[str]]
 
@@ -26,7 +29,8 @@ class Variant:
     command: CommandBuilder
     # None for a server that does not load Django.
     settings_module: str | None
-    # messaging scenario: how bench/msgload.py loads it (socket, http or echo).
+    # Scenarios of sockets: how bench/msgload.py (messaging) or bench/forumload.py
+    # (forum_viewers) loads it (socket, http or echo).
     mode: str | None = None
 
 
@@ -98,17 +102,18 @@ class Scenario:
     default_warmup: int = 1
     targets: tuple[Target, ...] = ()
     # "http": one request per load point (wrk, or the open-model generator with `workload`);
-    # "messaging": users' sockets and messages between them (bench/messaging.py).
+    # "messaging": users' sockets and messages between them (bench/messaging.py);
+    # "forum": many viewers' sockets on one topic and posts fanned out to them (bench/forum.py).
     kind: str = "http"
     # Seconds before a request is a timeout (open model: a message is lost), unless --timeout.
     default_timeout: int = 30
-    # Users seeded, unless --users (login's users; messaging's paired users).
+    # Users seeded, unless --users (login's users; messaging's paired users; forum viewers).
     default_users: int = 500
 
     @property
     def open_model(self) -> bool:
         """Loaded at fixed rates (--rate), not by a closed loop of connections."""
-        return self.workload is not None or self.kind == "messaging"
+        return self.workload is not None or self.kind in SOCKET_KINDS
 
     def variant(self, name: str) -> Variant:
         for variant in self.variants:
@@ -355,6 +360,60 @@ MESSAGING = Scenario(
     default_users=100,
 )
 
+FORUM_VARIANTS = (
+    Variant(
+        "project-socket",
+        "the project under Daphne: each post a `new_post` frame on the poster's "
+        "/ws/forum/<topic_id>/ socket (services.create_post), received as `post_created` by "
+        "every viewer",
+        daphne(PROJECT_ASGI),
+        "p2p_sandbox.settings",
+        mode="socket",
+    ),
+    Variant(
+        "echo-daphne",
+        "a bare Channels consumer sending each post to the topic's group with one group_send "
+        "through the same Redis channel layer (no auth, no database, no presence), under Daphne",
+        daphne(ECHO_ASGI),
+        "bench.servers.echo_settings",
+        mode="echo",
+    ),
+    Variant(
+        "project-http",
+        "the project under Daphne: each post a POST /api/v1/forums/topics/<id>/posts (session "
+        "cookie, CSRF, a new connection each), received as `post_created` by every viewer",
+        daphne(PROJECT_ASGI),
+        "p2p_sandbox.settings",
+        mode="http",
+    ),
+)
+
+FORUM_VIEWERS = Scenario(
+    name="forum_viewers",
+    description="1000 viewers' /ws/forum/<topic_id>/ sockets on one topic (session cookies, "
+    "Redis channel layer): the ramp, numbered posts at a fixed rate fanned out to every viewer "
+    "(latency of the last receiver), lost and duplicated deliveries, drops and RSS over a hold",
+    path="/health",
+    expected_status=200,
+    expected_body=b'{"status": "healthy", "async": true}',
+    expected_content_type="application/json",
+    variants=FORUM_VARIANTS,
+    default_variants=("project-socket", "echo-daphne"),
+    # A post is 1000 frames, and one core sends a few thousand a second through Daphne: 1/s is a
+    # busy thread, 2/s near what one server process fans out (5/s, by --rate, the overload).
+    default_loads=(Load(1000, 1), Load(1000, 2)),
+    ratios=(
+        Ratio("project socket / channel-layer echo", "project-socket", "echo-daphne"),
+        Ratio("project HTTP / project socket", "project-http", "project-socket"),
+    ),
+    database="postgres",
+    default_duration=30,
+    default_warmup=2,
+    kind="forum",
+    default_timeout=10,
+    default_users=1000,
+)
+
 SCENARIOS: dict[str, Scenario] = {
-    scenario.name: scenario for scenario in (HEALTH, LOGIN, SIGNUP, MESSAGING)
+    scenario.name: scenario for scenario in (HEALTH, LOGIN, SIGNUP, MESSAGING, FORUM_VIEWERS)
 }

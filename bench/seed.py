@@ -3,6 +3,9 @@
     DATABASE_URL=sqlite:////tmp/bench.sqlite3 python -m bench.seed --users 500
     DATABASE_URL=... SECRET_KEY=... python -m bench.seed --messaging-users 100 \
         --sessions-file /tmp/sessions.json
+    DATABASE_URL=... python -m bench.seed --forum-users 1000
+    DATABASE_URL=... SECRET_KEY=... python -m bench.seed --forum-sessions \
+        --sessions-file /tmp/sessions.json
 
 `--users`, the login scenario's: N verified users of one organization, all with the same password.
 
@@ -19,6 +22,12 @@ the session engine as a login stores it (user id, backend, session auth hash, th
 clock). The session keys, ids, peers and conversations go to `--sessions-file` (not to stdout):
 the load generator's cookies. Sessions are signed with SECRET_KEY, so the seed must run with the
 servers' SECRET_KEY (bench/run.py passes the servers' environment).
+
+`--forum-users`, the forum_viewers scenario's: N verified users of a third organization and one
+topic in the category `general`, opened by user 0 through `forums.services.create_topic`. Their
+sessions are made apart, for every server start (`--forum-sessions`), so none of them has been
+idle for long when its socket opens (sessions end after SESSION_IDLE_TIMEOUT idle); the
+sessions file also names the topic and the poster (user 1).
 """
 
 import argparse
@@ -26,44 +35,56 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 RESULT_PREFIX = "BENCH_RESULT "
 # Only ever stored in the benchmark's own throw-away database; no one logs in with it.
 MESSAGING_PASSWORD = "Bench-Messaging-Rivet-2026"  # noqa: S105
 MESSAGING_DOMAIN = "bench-messaging.example"
 MESSAGING_ORGANIZATION = "Bench Messaging Works"
+FORUM_PASSWORD = "Bench-Forum-Gasket-2026"  # noqa: S105
+FORUM_DOMAIN = "bench-forum.example"
+FORUM_ORGANIZATION = "Bench Forum Works"
+FORUM_TOPIC_TITLE = "Line 3 stops every night at 02:00: who has seen this?"
+FORUM_POSTER_INDEX = 1
 
 
 def messaging_email(index: int) -> str:
     return f"chatter{index:05d}@{MESSAGING_DOMAIN}"
 
 
-def seed_login_users(count: int) -> dict[str, object]:
-    from django.contrib.auth.hashers import identify_hasher, make_password
+def forum_email(index: int) -> str:
+    return f"viewer{index:05d}@{FORUM_DOMAIN}"
+
+
+def create_verified_users(
+    count: int,
+    *,
+    organization: tuple[str, str, str],
+    email: Callable[[int], str],
+    last_name: str,
+    encoded: str,
+) -> list[Any]:
+    """`count` verified users of a new organization (name, slug, email domain), user 0 its
+    admin, all with the password hash `encoded`; returned in the order of their emails."""
     from django.db import transaction
     from django.utils import timezone
 
     from accounts.models import Organization, User
-    from bench.workloads import LOGIN_DOMAIN, LOGIN_ORGANIZATION, LOGIN_PASSWORD, login_email
 
-    if User.objects.filter(email__endswith=f"@{LOGIN_DOMAIN}").exists():
-        raise SystemExit(f"users @{LOGIN_DOMAIN} exist already: seed a fresh database")
-    started = time.perf_counter()
-    encoded = make_password(LOGIN_PASSWORD)
-    hash_s = time.perf_counter() - started
+    name, slug, domain = organization
     now = timezone.now()
     with transaction.atomic():
-        organization = Organization.objects.create(
-            name=LOGIN_ORGANIZATION, slug="bench-login-works", email_domain=LOGIN_DOMAIN
-        )
+        created = Organization.objects.create(name=name, slug=slug, email_domain=domain)
         User.objects.bulk_create(
             [
                 User(
-                    email=login_email(index),
+                    email=email(index),
                     password=encoded,
                     first_name="Bench",
-                    last_name=f"User {index}",
-                    organization=organization,
+                    last_name=f"{last_name} {index}",
+                    organization=created,
                     role=User.Role.ADMIN if index == 0 else User.Role.MEMBER,
                     email_verified_at=now,
                 )
@@ -71,6 +92,53 @@ def seed_login_users(count: int) -> dict[str, object]:
             ],
             batch_size=500,
         )
+    return list(User.objects.filter(organization=created).order_by("email"))
+
+
+def create_sessions(users: list[Any]) -> list[str]:
+    """One signed-in session per user, stored by the session engine as a login stores it (user
+    id, backend, session auth hash, the session clock); returns the session keys."""
+    from importlib import import_module
+
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+
+    from accounts.middleware import ACTIVE_AT, STARTED_AT
+
+    store_class = import_module(settings.SESSION_ENGINE).SessionStore
+    backend = settings.AUTHENTICATION_BACKENDS[0]
+    clock = time.time()
+    keys = []
+    for user in users:
+        session = store_class()
+        session[SESSION_KEY] = user._meta.pk.value_to_string(user)
+        session[BACKEND_SESSION_KEY] = backend
+        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+        session[STARTED_AT] = clock
+        session[ACTIVE_AT] = clock
+        session.create()
+        keys.append(session.session_key)
+    return keys
+
+
+def seed_login_users(count: int) -> dict[str, object]:
+    from django.contrib.auth.hashers import identify_hasher, make_password
+
+    from accounts.models import User
+    from bench.workloads import LOGIN_DOMAIN, LOGIN_ORGANIZATION, LOGIN_PASSWORD, login_email
+
+    if User.objects.filter(email__endswith=f"@{LOGIN_DOMAIN}").exists():
+        raise SystemExit(f"users @{LOGIN_DOMAIN} exist already: seed a fresh database")
+    started = time.perf_counter()
+    encoded = make_password(LOGIN_PASSWORD)
+    hash_s = time.perf_counter() - started
+    create_verified_users(
+        count,
+        organization=(LOGIN_ORGANIZATION, "bench-login-works", LOGIN_DOMAIN),
+        email=login_email,
+        last_name="User",
+        encoded=encoded,
+    )
     return {
         "users": count,
         "emails": f"{login_email(0)} .. {login_email(count - 1)}",
@@ -82,68 +150,36 @@ def seed_login_users(count: int) -> dict[str, object]:
 
 
 def seed_messaging_users(count: int, sessions_file: str) -> dict[str, object]:
-    from importlib import import_module
-
     from django.conf import settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
     from django.contrib.auth.hashers import identify_hasher, make_password
-    from django.db import transaction
-    from django.utils import timezone
 
-    from accounts.middleware import ACTIVE_AT, STARTED_AT
-    from accounts.models import Organization, User
+    from accounts.models import User
     from messaging import services
 
     if User.objects.filter(email__endswith=f"@{MESSAGING_DOMAIN}").exists():
         raise SystemExit(f"users @{MESSAGING_DOMAIN} exist already: seed a fresh database")
     started = time.perf_counter()
     encoded = make_password(MESSAGING_PASSWORD)
-    now = timezone.now()
-    with transaction.atomic():
-        organization = Organization.objects.create(
-            name=MESSAGING_ORGANIZATION,
-            slug="bench-messaging-works",
-            email_domain=MESSAGING_DOMAIN,
-        )
-        User.objects.bulk_create(
-            [
-                User(
-                    email=messaging_email(index),
-                    password=encoded,
-                    first_name="Bench",
-                    last_name=f"Chatter {index}",
-                    organization=organization,
-                    role=User.Role.ADMIN if index == 0 else User.Role.MEMBER,
-                    email_verified_at=now,
-                )
-                for index in range(count)
-            ],
-            batch_size=500,
-        )
-    users = list(User.objects.filter(organization=organization).order_by("email"))
+    users = create_verified_users(
+        count,
+        organization=(MESSAGING_ORGANIZATION, "bench-messaging-works", MESSAGING_DOMAIN),
+        email=messaging_email,
+        last_name="Chatter",
+        encoded=encoded,
+    )
     conversations: dict[int, int] = {}
     for low, high in zip(users[::2], users[1::2], strict=True):
         conversation = services.start_direct_conversation(actor=low, other_id=high.pk)
         conversations[low.pk] = conversations[high.pk] = conversation.pk
-    store_class = import_module(settings.SESSION_ENGINE).SessionStore
-    backend = settings.AUTHENTICATION_BACKENDS[0]
-    clock = time.time()
     entries = []
-    for index, user in enumerate(users):
-        session = store_class()
-        session[SESSION_KEY] = user._meta.pk.value_to_string(user)
-        session[BACKEND_SESSION_KEY] = backend
-        session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-        session[STARTED_AT] = clock
-        session[ACTIVE_AT] = clock
-        session.create()
+    for index, (user, session_key) in enumerate(zip(users, create_sessions(users), strict=True)):
         peer = users[index ^ 1]
         entries.append(
             {
                 "index": index,
                 "id": user.pk,
                 "email": user.email,
-                "session_key": session.session_key,
+                "session_key": session_key,
                 "peer_index": index ^ 1,
                 "peer_id": peer.pk,
                 "conversation_id": conversations[user.pk],
@@ -164,6 +200,76 @@ def seed_messaging_users(count: int, sessions_file: str) -> dict[str, object]:
     }
 
 
+def seed_forum_users(count: int) -> dict[str, object]:
+    from django.contrib.auth.hashers import identify_hasher, make_password
+
+    from accounts.models import User
+    from forums import services
+
+    if User.objects.filter(email__endswith=f"@{FORUM_DOMAIN}").exists():
+        raise SystemExit(f"users @{FORUM_DOMAIN} exist already: seed a fresh database")
+    started = time.perf_counter()
+    encoded = make_password(FORUM_PASSWORD)
+    users = create_verified_users(
+        count,
+        organization=(FORUM_ORGANIZATION, "bench-forum-works", FORUM_DOMAIN),
+        email=forum_email,
+        last_name="Viewer",
+        encoded=encoded,
+    )
+    topic = services.create_topic(
+        actor=users[0],
+        category="general",
+        title=FORUM_TOPIC_TITLE,
+        content="The PLC logs a **watchdog timeout** every night; the MES shows nothing.",
+        tags=["plc", "downtime"],
+    )
+    return {
+        "users": count,
+        "emails": f"{forum_email(0)} .. {forum_email(count - 1)}",
+        "hasher": identify_hasher(encoded).algorithm,
+        "hashes_computed": 1,
+        "topic_id": topic.pk,
+        "topic_author_index": 0,
+        "poster_index": FORUM_POSTER_INDEX,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def create_forum_sessions(sessions_file: str) -> dict[str, object]:
+    """Fresh sessions of the seeded forum users, and the file the load generator reads."""
+    from django.conf import settings
+
+    from accounts.models import User
+    from forums.models import Topic
+
+    started = time.perf_counter()
+    users = list(User.objects.filter(email__endswith=f"@{FORUM_DOMAIN}").order_by("email"))
+    if not users:
+        raise SystemExit(f"no users @{FORUM_DOMAIN}: run --forum-users first")
+    topic = Topic.objects.get(title=FORUM_TOPIC_TITLE, author=users[0])
+    entries = [
+        {"index": index, "id": user.pk, "email": user.email, "session_key": session_key}
+        for index, (user, session_key) in enumerate(zip(users, create_sessions(users), strict=True))
+    ]
+    with open(sessions_file, "w") as output:
+        json.dump(
+            {
+                "cookie_name": settings.SESSION_COOKIE_NAME,
+                "topic_id": topic.pk,
+                "poster_index": FORUM_POSTER_INDEX,
+                "users": entries,
+            },
+            output,
+        )
+    return {
+        "sessions": len(entries),
+        "topic_id": topic.pk,
+        "session_engine": settings.SESSION_ENGINE,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.seed", description=__doc__)
     parser.add_argument("--users", type=int, default=500, help="users to create (default 500)")
@@ -173,7 +279,18 @@ def main(argv: list[str] | None = None) -> int:
         help="instead: the messaging scenario's paired users with sessions (an even number)",
     )
     parser.add_argument(
-        "--sessions-file", help="with --messaging-users: where the session keys are written"
+        "--forum-users",
+        type=int,
+        help="instead: the forum_viewers scenario's users (at least 2) and its topic",
+    )
+    parser.add_argument(
+        "--forum-sessions",
+        action="store_true",
+        help="instead: fresh sessions of the seeded forum users, to --sessions-file",
+    )
+    parser.add_argument(
+        "--sessions-file",
+        help="with --messaging-users or --forum-sessions: where the session keys are written",
     )
     args = parser.parse_args(argv)
     if args.users < 1:
@@ -182,12 +299,20 @@ def main(argv: list[str] | None = None) -> int:
         args.messaging_users < 2 or args.messaging_users % 2 or not args.sessions_file
     ):
         parser.error("--messaging-users takes an even number >= 2, and --sessions-file")
+    if args.forum_users is not None and args.forum_users < 2:
+        parser.error("--forum-users takes a number >= 2 (the topic's author and the poster)")
+    if args.forum_sessions and not args.sessions_file:
+        parser.error("--forum-sessions needs --sessions-file")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "p2p_sandbox.settings")
     import django
 
     django.setup()
     if args.messaging_users is not None:
         result = seed_messaging_users(args.messaging_users, args.sessions_file)
+    elif args.forum_users is not None:
+        result = seed_forum_users(args.forum_users)
+    elif args.forum_sessions:
+        result = create_forum_sessions(args.sessions_file)
     else:
         result = seed_login_users(args.users)
     print(RESULT_PREFIX + json.dumps(result), flush=True)
