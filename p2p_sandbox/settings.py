@@ -230,6 +230,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "messaging.prune_stream_events_task",
         "schedule": crontab(hour=3, minute=30),
     },
+    "requeue-stale-media": {
+        "task": "usecases.requeue_stale_media_task",
+        "schedule": timedelta(minutes=5),
+    },
 }
 
 # Email outbox: how long a queued email waits for its task before the relay re-queues it, and

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from accounts.demo import seed_demo_accounts
 from forums.demo import create_demo_forums
 from messaging.demo import seed_demo_conversations
+from usecases.demo import create_demo_use_cases
 
 
 class Command(BaseCommand):
@@ -25,6 +26,7 @@ class Command(BaseCommand):
         logins = seed_demo_accounts()
         seed_demo_conversations()
         create_demo_forums()
+        create_demo_use_cases()
         self.stdout.write(self.style.SUCCESS("Demo data is ready. Sign in with:"))
         width = max(len(login.email) for login in logins)
         for login in logins:
