@@ -5,6 +5,7 @@ instead of skipping the tests that need them.
 """
 
 import os
+import shutil
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -49,6 +50,13 @@ def pytest_configure(config: pytest.Config) -> None:
                 "`make test-embedded` on a machine with no servers.",
                 returncode=3,
             )
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    from django.conf import settings
+
+    if settings.configured and getattr(settings, "TEST_MEDIA_ROOT_OWNED", False):
+        shutil.rmtree(settings.MEDIA_ROOT, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -5,6 +5,8 @@ default and on real PostgreSQL and Redis.
 """
 
 import os
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-any-deployment-0123456789")
 
@@ -31,3 +33,11 @@ STORAGES = {
 }
 SERVESTATIC_USE_MANIFEST = False
 SERVESTATIC_USE_FINDERS = True
+
+# Uploads of a test run go to a folder of the run's own, shared with the servers and workers it
+# starts (they inherit the variable), never to the project's media folder. The process that made
+# the folder removes it at the end of the run (conftest.py).
+TEST_MEDIA_ROOT_OWNED = "TEST_MEDIA_ROOT" not in os.environ
+if TEST_MEDIA_ROOT_OWNED:
+    os.environ["TEST_MEDIA_ROOT"] = tempfile.mkdtemp(prefix="p2p-test-media-")
+MEDIA_ROOT = Path(os.environ["TEST_MEDIA_ROOT"])

@@ -1,17 +1,26 @@
 """Demo use cases for `manage.py seed_demo`: twelve published case studies across categories and
-cities, with outcome metrics, a few likes and views. Idempotent: a use case whose slug exists in
-its organization is left as it is. Run after accounts.demo.seed_demo_accounts()."""
+cities, with outcome metrics, a cover image, a few likes and views. Idempotent: a use case whose
+slug exists in its organization is left as it is. Run after accounts.demo.seed_demo_accounts().
 
+The cover images are drawn here (a chart of the use case's metrics on its category's colour) and
+go through the media pipeline like any upload: stored, then processed by the worker (in-process
+on the embedded default)."""
+
+import zlib
 from datetime import timedelta
 from decimal import Decimal
+from io import BytesIO
 from typing import Any
 
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from PIL import Image, ImageDraw
 
 from accounts.models import User
 from usecases import services
+from usecases.media import add_media
 from usecases.models import UseCase
 
 # Each: author, days since publication, fields, metrics (metric, unit, baseline, result, period,
@@ -195,6 +204,56 @@ READERS = [
 ]
 
 
+COVER_SIZE = (1200, 675)
+# A colour per category, for the covers.
+COVER_COLOURS = {
+    "quality_control": (21, 101, 192),
+    "predictive_maintenance": (0, 121, 107),
+    "factory_automation": (69, 90, 100),
+    "artificial_intelligence": (94, 53, 177),
+    "sustainability": (46, 125, 50),
+    "process_optimization": (239, 108, 0),
+    "supply_chain": (109, 76, 65),
+    "innovation": (173, 20, 87),
+    "training_and_safety": (198, 40, 40),
+    "energy_efficiency": (249, 168, 37),
+}
+
+
+def cover_image(slug: str, category: str, metrics: list[tuple]) -> SimpleUploadedFile:
+    """A JPEG cover: the category's colour, a skyline of machines and, per metric, a pair of
+    bars (baseline and result) scaled to the larger of the two."""
+    base = COVER_COLOURS.get(category, (69, 90, 100))
+    width, height = COVER_SIZE
+    image = Image.new("RGB", COVER_SIZE, base)
+    draw = ImageDraw.Draw(image)
+    for row in range(height):
+        shade = 0.55 + 0.45 * row / height
+        draw.line([(0, row), (width, row)], fill=tuple(int(c * shade) for c in base))
+    seed = zlib.crc32(slug.encode())
+    x = 0
+    while x < width:
+        block_width = 60 + seed % 90
+        block_height = 90 + (seed >> 7) % 160
+        draw.rectangle([x, height - block_height, x + block_width, height], fill=(30, 34, 40))
+        seed = zlib.crc32(seed.to_bytes(4, "big"))
+        x += block_width + 8
+    left = 120
+    for metric in metrics:
+        baseline, result = float(metric[2]), float(metric[3])
+        top = max(baseline, result) or 1.0
+        for offset, (value, colour) in enumerate(
+            ((baseline, (236, 239, 241)), (result, (255, 213, 79)))
+        ):
+            bar_height = int(320 * value / top)
+            x0 = left + offset * 70
+            draw.rectangle([x0, 420 - bar_height, x0 + 56, 420], fill=colour)
+        left += 220
+    output = BytesIO()
+    image.save(output, "JPEG", quality=82)
+    return SimpleUploadedFile(f"{slug}.jpg", output.getvalue(), content_type="image/jpeg")
+
+
 @transaction.atomic
 def create_demo_use_cases() -> list[UseCase]:
     """Create the demo use cases that are missing; answers those created."""
@@ -229,6 +288,11 @@ def create_demo_use_cases() -> list[UseCase]:
                 }
                 for metric, unit, baseline, result, period, higher_is_better in metrics
             ],
+        )
+        add_media(
+            actor=author,
+            use_case=use_case,
+            files=[cover_image(slug, fields["category"], metrics)],
         )
         services.submit_use_case(actor=author, use_case_id=use_case.pk)
         # Published as a reviewer would, without notifying the demo authors.

@@ -22,6 +22,7 @@ from usecases.exceptions import (
     UseCaseNotFoundError,
 )
 from usecases.models import (
+    Media,
     OutcomeMetric,
     UseCase,
     UseCaseBookmark,
@@ -1037,12 +1038,15 @@ def test_factory_builds_rows_as_the_services_would(db: None) -> None:
     ]
 
 
-def test_create_demo_use_cases_is_complete_and_idempotent(db: None) -> None:
+def test_create_demo_use_cases_is_complete_and_idempotent(
+    db: None, django_capture_on_commit_callbacks: Any
+) -> None:
     from accounts.demo import seed_demo_accounts
     from usecases.demo import create_demo_use_cases
 
     seed_demo_accounts()
-    created = create_demo_use_cases()
+    with django_capture_on_commit_callbacks(execute=True):
+        created = create_demo_use_cases()
     again = create_demo_use_cases()
 
     assert (len(created), again) == (12, [])
@@ -1056,3 +1060,9 @@ def test_create_demo_use_cases_is_complete_and_idempotent(db: None) -> None:
         assert use_case.like_count == UseCaseLike.objects.filter(use_case=use_case).count()
         assert use_case.view_count == UseCaseView.objects.filter(use_case=use_case).count()
     assert UseCaseView.objects.count() > 0
+    covers = Media.objects.filter(use_case__in=published)
+    assert covers.count() == 12
+    assert set(covers.values_list("kind", "status", "content_type")) == {
+        ("image", "ready", "image/jpeg")
+    }
+    assert all(cover.thumbnail_small and cover.thumbnail_large for cover in covers)
