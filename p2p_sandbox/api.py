@@ -8,7 +8,13 @@ import logging
 from http import HTTPStatus
 
 from django.conf import settings
-from django.core.exceptions import NON_FIELD_ERRORS
+from django.core.exceptions import (
+    NON_FIELD_ERRORS,
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+    TooManyFilesSent,
+)
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.utils.csp import CSP
@@ -20,6 +26,7 @@ from accounts import api as accounts_api
 from forums import api as forums_api
 from messaging import api as messaging_api
 from p2p_sandbox.errors import AppError, RateLimitedError
+from usecases import api as usecases_api
 
 logger = logging.getLogger(__name__)
 
@@ -130,6 +137,20 @@ def handle_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     return error_response(request, status=404, detail="Not found.", code="not_found")
 
 
+def handle_unreadable_body(request: HttpRequest, exc: SuspiciousOperation) -> HttpResponse:
+    """A body Django refuses to parse: over the size or part limits of the settings
+    (DATA_UPLOAD_MAX_MEMORY_SIZE, DATA_UPLOAD_MAX_NUMBER_FILES, ..._FIELDS), or malformed."""
+    if isinstance(exc, RequestDataTooBig):
+        detail, status = "The request body is too large.", 413
+    elif isinstance(exc, TooManyFilesSent):
+        detail, status = "Too many files in one request.", 413
+    elif isinstance(exc, TooManyFieldsSent):
+        detail, status = "Too many fields in one request.", 400
+    else:
+        detail, status = "The request could not be read.", 400
+    return error_response(request, status=status, detail=detail, code=error_code_for_status(status))
+
+
 def handle_unexpected_error(request: HttpRequest, exc: Exception) -> HttpResponse:
     logger.exception("Unhandled error in %s %s", request.method, request.path)
     return error_response(
@@ -145,6 +166,7 @@ def add_error_handlers(target: NinjaAPI) -> None:
     target.add_exception_handler(AuthenticationError, handle_authentication_error)
     target.add_exception_handler(HttpError, handle_http_error)
     target.add_exception_handler(Http404, handle_not_found)
+    target.add_exception_handler(SuspiciousOperation, handle_unreadable_body)
     target.add_exception_handler(Exception, handle_unexpected_error)
 
 
@@ -163,3 +185,4 @@ api.add_router("/organizations", accounts_api.organizations_router)
 api.add_router("/messages", messaging_api.messages_router)
 api.add_router("/notifications", messaging_api.notifications_router)
 api.add_router("/forums", forums_api.router)
+api.add_router("/use-cases", usecases_api.router)

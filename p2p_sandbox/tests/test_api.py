@@ -168,3 +168,18 @@ def test_unknown_fields_are_refused_with_422(api_client: TestClient) -> None:
     assert response.json()["errors"] == [
         {"field": "isAdmin", "message": "Extra inputs are not permitted", "location": "body"}
     ]
+
+
+def test_body_over_the_size_limit_is_a_413_with_the_error_shape(
+    client: Client, settings: object
+) -> None:
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1024  # type: ignore[attr-defined]
+
+    response = client.post(
+        "/api/v1/auth/login",
+        data='{"email": "a@b.example", "password": "' + "x" * 2048 + '"}',
+        content_type="application/json",
+    )
+
+    assert response.status_code == 413
+    assert response.json() == {"detail": "The request body is too large.", "code": "too_large"}
