@@ -18,7 +18,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.decorators import method_decorator
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -45,6 +45,7 @@ from p2p_sandbox.markdown import to_plain_text
 CONVERSATIONS_PAGE_SIZE = 30
 NOTIFICATIONS_PAGE_SIZE = 30
 EXCERPT_LENGTH = 120
+PREFILL_MAX_LENGTH = 500
 
 
 def stream_head(user_id: int) -> int:
@@ -140,7 +141,12 @@ class ConversationView(MessagingPageMixin, ServiceFormView):
 
     def get_initial(self) -> dict[str, Any]:
         # A form posted twice (a reload, a double click) stores one message.
-        return {"client_msg_id": uuid.uuid4().hex}
+        initial = {"client_msg_id": uuid.uuid4().hex}
+        # A suggested first message (`?text=`, from a "Message" button that gives one).
+        text = self.request.GET.get("text", "").strip()[:PREFILL_MAX_LENGTH]
+        if text:
+            initial["content"] = text
+        return initial
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         user = self.request.user
@@ -245,7 +251,8 @@ class MessageDeleteView(ActionView):
 
 
 class StartConversationView(ActionView):
-    """The "Message" button of a person: their 1:1 conversation, opened or created."""
+    """The "Message" button of a person: their 1:1 conversation, opened or created. A button
+    may post a suggested first message as `text`: the send form opens with it, unsent."""
 
     page_url = "messaging:inbox"
 
@@ -253,7 +260,9 @@ class StartConversationView(ActionView):
         conversation = services.start_direct_conversation(
             actor=request.user, other_id=kwargs["user_id"]
         )
-        return redirect("messaging:conversation", conversation.pk)
+        url = reverse("messaging:conversation", args=[conversation.pk])
+        text = request.POST.get("text", "").strip()[:PREFILL_MAX_LENGTH]
+        return redirect(f"{url}?{urlencode({'text': text})}" if text else url)
 
 
 # Notifications

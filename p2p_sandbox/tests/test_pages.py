@@ -21,10 +21,10 @@ def _disabled(label: str) -> str:
     )
 
 
-# The primary navigation while use cases and the dashboard are not yet routed.
+# The primary navigation while the dashboard is not yet routed.
 SITE_NAV = [
     '<a class="nav-link" href="/forums/">Forums</a>',
-    _disabled("Use cases"),
+    '<a class="nav-link" href="/use-cases/">Use cases</a>',
     '<a class="nav-link" href="/messages/">Messages</a>',
     _disabled("Dashboard"),
 ]
