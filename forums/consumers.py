@@ -22,6 +22,7 @@ import asyncio
 import json
 import time
 import weakref
+from dataclasses import dataclass
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -46,8 +47,11 @@ CLOSE_SESSION_ENDED = 4001
 # Typing signals of one socket closer together than this are dropped.
 TYPING_INTERVAL = 2.0
 # Presence of a topic is broadcast by each process at most once per this many seconds: with
-# many viewers arriving together, one broadcast carries them all.
+# many viewers arriving together, one broadcast carries them all. A broadcast is a frame to every
+# viewer, so a large audience stretches the interval to keep presence under
+# PRESENCE_FRAMES_PER_SECOND frames a second per topic and process (1000 viewers: every 5 s).
 PRESENCE_BROADCAST_INTERVAL = 1.0
+PRESENCE_FRAMES_PER_SECOND = 200
 # A resume (or a gap) of more posts than this is answered `resync_required`: the client
 # reloads the thread over HTTP.
 RESUME_LIMIT = 500
@@ -216,51 +220,60 @@ class AllTopicsConsumer(ForumConsumer):
         return [events.ALL_TOPICS_GROUP, sessions_group(user_id)]
 
 
+def presence_interval(viewer_count: int) -> float:
+    return max(PRESENCE_BROADCAST_INTERVAL, viewer_count / PRESENCE_FRAMES_PER_SECOND)
+
+
+@dataclass
+class TopicBroadcasts:
+    last_sent: float = float("-inf")
+    interval: float = 0.0
+    pending: asyncio.Task | None = None
+
+
 class PresenceBroadcasts:
-    """Broadcasts a topic's presence at most once per PRESENCE_BROADCAST_INTERVAL from this
-    process: the first change at once, later ones together at the end of the interval. The
-    broadcast reads the shared store, so it covers every process's viewers."""
+    """Broadcasts a topic's presence at most once per `presence_interval` from this process: the
+    first change at once, later ones together at the end of the interval. The broadcast reads
+    the shared store, so it covers every process's viewers."""
 
     def __init__(self) -> None:
-        # Per event loop (a task belongs to its loop): topic id -> (last sent, pending task).
+        # Per event loop (a task belongs to its loop): topic id -> its broadcasts.
         self.loops: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[int, tuple[float, asyncio.Task | None]]
+            asyncio.AbstractEventLoop, dict[int, TopicBroadcasts]
         ] = weakref.WeakKeyDictionary()
 
     async def request(self, topic_id: int) -> None:
         topics = self.loops.setdefault(asyncio.get_running_loop(), {})
         if len(topics) > 1000:
             self.forget_quiet_topics(topics)
-        last_sent, pending = topics.get(topic_id, (float("-inf"), None))
-        if pending is not None and not pending.done():
+        state = topics.setdefault(topic_id, TopicBroadcasts())
+        if state.pending is not None and not state.pending.done():
             return
-        wait = last_sent + PRESENCE_BROADCAST_INTERVAL - time.monotonic()
+        wait = state.last_sent + max(state.interval, PRESENCE_BROADCAST_INTERVAL) - time.monotonic()
         if wait <= 0:
-            topics[topic_id] = (time.monotonic(), None)
-            await self.broadcast(topic_id)
+            await self.broadcast(topic_id, state)
         else:
-            task = asyncio.create_task(self.broadcast_later(topics, topic_id, wait))
-            topics[topic_id] = (last_sent, task)
+            state.pending = asyncio.create_task(self.broadcast_later(topic_id, state, wait))
 
     @staticmethod
-    def forget_quiet_topics(topics: dict[int, tuple[float, asyncio.Task | None]]) -> None:
+    def forget_quiet_topics(topics: dict[int, TopicBroadcasts]) -> None:
         """Topics past their interval with nothing pending behave as if never seen."""
-        since = time.monotonic() - PRESENCE_BROADCAST_INTERVAL
-        for topic_id, (last_sent, pending) in list(topics.items()):
-            if pending is None and last_sent < since:
+        now = time.monotonic()
+        for topic_id, state in list(topics.items()):
+            quiet = state.pending is None or state.pending.done()
+            if quiet and state.last_sent + max(state.interval, PRESENCE_BROADCAST_INTERVAL) < now:
                 del topics[topic_id]
 
-    async def broadcast_later(
-        self, topics: dict[int, tuple[float, asyncio.Task | None]], topic_id: int, wait: float
-    ) -> None:
+    async def broadcast_later(self, topic_id: int, state: TopicBroadcasts, wait: float) -> None:
         await asyncio.sleep(wait)
-        topics[topic_id] = (time.monotonic(), None)
-        await self.broadcast(topic_id)
+        await self.broadcast(topic_id, state)
 
-    async def broadcast(self, topic_id: int) -> None:
+    async def broadcast(self, topic_id: int, state: TopicBroadcasts) -> None:
+        state.last_sent = time.monotonic()
         viewers = await presence.alist_viewers(topic_id)
         if viewers is not None:
             count, listed = viewers
+            state.interval = presence_interval(count)
             await events.asend_presence(topic_id, count, listed)
 
 

@@ -234,3 +234,33 @@ async def test_presence_broadcasts_the_first_change_at_once_and_later_ones_toget
     assert together == (TOPIC, 4, [1, 2, 3, 4])
     assert after_leave == (TOPIC, 3, [2, 3, 4])
     assert sent.empty()
+
+
+async def test_presence_broadcasts_to_a_large_audience_less_often(
+    broadcasts: tuple[consumers.PresenceBroadcasts, asyncio.Queue],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    broadcaster, sent = broadcasts
+    monkeypatch.setattr(consumers, "PRESENCE_FRAMES_PER_SECOND", 4)
+    for user_id in (1, 2, 3, 4):
+        await presence.ajoin(TOPIC, f"tab-{user_id}", user_id, f"Viewer {user_id}")
+
+    await broadcaster.request(TOPIC)
+    at_once = sent.get_nowait()
+    await presence.aleave(TOPIC, "tab-1")
+    await broadcaster.request(TOPIC)
+    interval = broadcaster.loops[asyncio.get_running_loop()][TOPIC].interval
+    held_back = sent.qsize()
+    later = await asyncio.wait_for(sent.get(), timeout=TIMEOUT)
+
+    assert at_once == (TOPIC, 4, [1, 2, 3, 4])
+    # Four viewers at four frames a second: one broadcast a second, not one per 0.2 s.
+    assert interval == 1.0
+    assert held_back == 0
+    assert later == (TOPIC, 3, [2, 3, 4])
+
+
+def test_presence_interval_stretches_past_two_hundred_viewers() -> None:
+    assert consumers.presence_interval(1) == consumers.PRESENCE_BROADCAST_INTERVAL == 1.0
+    assert consumers.presence_interval(200) == 1.0
+    assert consumers.presence_interval(1000) == 5.0
