@@ -30,10 +30,13 @@
     (handlers[type] = handlers[type] || []).push(handler);
   }
 
+  // Handlers of this script first, then any other script of the page, which listens for
+  // "p2p:stream" on the document (detail: the event) and "p2p:stream-state" (detail: the state).
   function emit(type, event) {
     (handlers[type] || []).forEach(function (handler) {
       handler(event);
     });
+    document.dispatchEvent(new CustomEvent("p2p:stream", { detail: event }));
   }
 
   // ---- The socket ---------------------------------------------------------------------------
@@ -62,6 +65,7 @@
   // "connecting", "live" (caught up and receiving) or "offline", on <html data-stream-state>.
   function setState(value) {
     document.documentElement.setAttribute("data-stream-state", value);
+    document.dispatchEvent(new CustomEvent("p2p:stream-state", { detail: value }));
   }
 
   function isOpen() {

@@ -7,12 +7,12 @@
 // formset and hidden, so the row numbers the server expects stay as they are).
 //
 // Step 3: chosen files are previewed before upload (object URLs, revoked when the choice
-// changes), and the attachment list turns ready live. While an attachment is processing, the
-// page holds a socket to the personal stream (/ws/messaging/) and applies the `media_ready`
-// events of this use case: {"type": "media_ready", "event_id": N, "media_id": 7,
+// changes), and the attachment list turns ready live. The personal stream of messaging.js
+// (loaded on every page) passes on its events as "p2p:stream" DOM events; this page applies
+// the `media_ready` ones of its use case: {"type": "media_ready", "event_id": N, "media_id": 7,
 // "use_case_id": 3, "status": "ready" | "failed", "kind": "image" | "video" | "pdf",
-// "failure_reason": ""}. On every (re)connect it first reloads the list over HTTP, so an event
-// sent before the socket listened is not missed.
+// "failure_reason": ""}. Each time the stream is live again it also reloads the list over
+// HTTP, so an event sent while it was not is not missed.
 //
 // Text from people is set with textContent; the only HTML inserted is the server's sanitized
 // preview and its own page.
@@ -20,11 +20,6 @@
   "use strict";
 
   var PREVIEW_DELAY_MS = 400;
-  var BACKOFF_FIRST_MS = 500;
-  var BACKOFF_CAP_MS = 30000;
-  var SOCKET_PATH = "/ws/messaging/";
-  // Close codes after which reconnecting cannot help: signed out, unverified, session ended.
-  var FINAL_CLOSE_CODES = [4001, 4401, 4403];
   var PREVIEWABLE_IMAGES = /^image\/(jpeg|png|webp)$/;
 
   var language = document.documentElement.lang || undefined;
@@ -311,7 +306,7 @@
       return;
     }
     var strings = list.dataset;
-    var live = { socket: null, attempt: 0, timer: null, stopped: false };
+    var live = { stopped: false };
 
     function mediaUrl(id, variant) {
       return strings.urlPattern.replace("{id}", id).replace("{variant}", variant);
@@ -400,76 +395,34 @@
     function stopWhenDone() {
       if (pendingItems().length === 0 && !live.stopped) {
         live.stopped = true;
-        clearTimeout(live.timer);
-        if (live.socket) {
-          live.socket.close();
-        }
         root.setAttribute("data-live-state", "done");
       }
     }
 
-    function scheduleReconnect() {
-      var ceiling = Math.min(BACKOFF_CAP_MS, BACKOFF_FIRST_MS * Math.pow(2, live.attempt));
-      live.attempt += 1;
-      clearTimeout(live.timer);
-      live.timer = setTimeout(connect, Math.random() * ceiling);
-    }
-
-    function connect() {
+    // The personal stream of messaging.js brings `media_ready`; whenever it is (again) live, the
+    // list is read over HTTP too, for what was sent while it was not.
+    function follow(state) {
       if (live.stopped) {
         return;
       }
-      var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
-      var socket;
-      try {
-        socket = new WebSocket(scheme + window.location.host + SOCKET_PATH);
-      } catch (error) {
-        scheduleReconnect();
-        return;
+      root.setAttribute("data-live-state", state);
+      if (state === "live") {
+        catchUp();
       }
-      live.socket = socket;
-      root.setAttribute("data-live-state", "connecting");
-      socket.addEventListener("message", function (message) {
-        var event;
-        try {
-          event = JSON.parse(message.data);
-        } catch (error) {
-          return;
-        }
-        if (event.type === "ready") {
-          live.attempt = 0;
-          root.setAttribute("data-live-state", "live");
-          catchUp();
-        } else if (event.type === "media_ready") {
-          apply(event);
-        }
-      });
-      socket.addEventListener("close", function (closed) {
-        if (socket !== live.socket) {
-          return;
-        }
-        live.socket = null;
-        if (live.stopped) {
-          return;
-        }
-        root.setAttribute("data-live-state", "offline");
-        if (FINAL_CLOSE_CODES.indexOf(closed.code) === -1) {
-          scheduleReconnect();
-        }
-      });
     }
 
     if (pendingItems().length === 0) {
       return;
     }
-    window.addEventListener("online", function () {
-      if (live.socket === null && !live.stopped) {
-        live.attempt = 0;
-        clearTimeout(live.timer);
-        connect();
+    document.addEventListener("p2p:stream", function (received) {
+      if (!live.stopped && received.detail.type === "media_ready") {
+        apply(received.detail);
       }
     });
-    connect();
+    document.addEventListener("p2p:stream-state", function (changed) {
+      follow(changed.detail);
+    });
+    follow(document.documentElement.getAttribute("data-stream-state") || "connecting");
   }
 
   // ---- Start --------------------------------------------------------------------------------
