@@ -19,17 +19,18 @@ are read from the database and sent first: a lost live copy costs nothing.
 """
 
 import asyncio
-import json
 import time
 import weakref
 from dataclasses import dataclass
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.contrib.auth import HASH_SESSION_KEY
-from django.utils.crypto import constant_time_compare
 
+from accounts.consumers import (
+    SignedInConsumer,
+    display_name,
+    frame_id,
+)
 from accounts.events import sessions_group
 from accounts.models import User
 from forums import events, presence, selectors, services
@@ -38,11 +39,9 @@ from forums.models import Post
 from forums.schemas import PostOut
 from p2p_sandbox.errors import AppError
 
-# Close codes, sent before the socket is accepted or to end it.
-CLOSE_NOT_AUTHENTICATED = 4401
-CLOSE_EMAIL_NOT_VERIFIED = 4403
+# Sent before accepting a socket for a topic the user may not see (see accounts.consumers for
+# the others).
 CLOSE_TOPIC_NOT_FOUND = 4404
-CLOSE_SESSION_ENDED = 4001
 
 # Typing signals of one socket closer together than this are dropped.
 TYPING_INTERVAL = 2.0
@@ -59,29 +58,6 @@ RESUME_PAGE_SIZE = 100
 # Ids sent live past `covered_through` that a socket remembers; past this, the older half is
 # taken as covered (a copy arriving later than that many newer posts is dropped).
 MAX_SENT_ABOVE = 1000
-MAX_ID = 2**63 - 1
-
-
-class InvalidFrameError(AppError):
-    code = "invalid_frame"
-    message = "This frame is not a JSON object with the fields its type needs."
-
-
-class UnknownTypeError(AppError):
-    code = "unknown_type"
-    message = "This type of frame is not known."
-
-
-def frame_id(content: dict[str, Any], key: str, *, minimum: int = 1) -> int:
-    """The integer `content[key]`, or InvalidFrameError (booleans and ids past bigint too)."""
-    value = content.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_ID:
-        raise InvalidFrameError(f"{key} must be an integer from {minimum}.")
-    return value
-
-
-def display_name(user: User) -> str:
-    return user.get_full_name() or user.email.split("@")[0]
 
 
 def get_last_post_id(user: User, topic_id: int) -> int:
@@ -114,103 +90,13 @@ def list_post_events(user: User, topic_id: int, after: int) -> list[events.Event
     ]
 
 
-class ForumConsumer(AsyncJsonWebsocketConsumer):
-    """What both forum sockets share: who may connect, the session ending, relaying events."""
-
-    user: User
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.joined: list[str] = []
-        # True from accept until the session ends; events for a refused or ending socket drop.
-        self.is_open = False
-
-    def groups_to_join(self, user_id: int) -> list[str]:
-        return [sessions_group(user_id)]
-
-    async def connect(self) -> None:
-        scope_user = self.scope.get("user")
-        if scope_user is None or not scope_user.is_authenticated:
-            await self.close(code=CLOSE_NOT_AUTHENTICATED)
-            return
-        user_id = scope_user.pk
-        # Join first, then check: a logout from now on reaches this socket, one that happened
-        # since the auth middleware looked is seen below, and so is every post from the head on.
-        self.joined = self.groups_to_join(user_id)
-        for group in self.joined:
-            await self.channel_layer.group_add(group, self.channel_name)
-        user = await User.objects.select_related("organization").filter(pk=user_id).afirst()
-        refusal = CLOSE_NOT_AUTHENTICATED if user is None else await self.refusal(user)
-        if user is None or refusal is not None:
-            await self.leave_groups()
-            await self.close(code=refusal)
-            return
-        self.user = user
-        if not await self.prepare():
-            await self.leave_groups()
-            await self.close(code=CLOSE_TOPIC_NOT_FOUND)
-            return
-        await self.accept()
-        self.is_open = True
-        await self.opened()
-
-    async def refusal(self, user: User) -> int | None:
-        """The close code for a user who may not have this socket, or None."""
-        if not user.is_active:
-            return CLOSE_NOT_AUTHENTICATED
-        session_hash = await self.scope["session"].aget(HASH_SESSION_KEY)
-        if not session_hash or not constant_time_compare(
-            session_hash, user.get_session_auth_hash()
-        ):
-            return CLOSE_NOT_AUTHENTICATED
-        if not user.is_email_verified:
-            return CLOSE_EMAIL_NOT_VERIFIED
-        return None
-
-    async def prepare(self) -> bool:
-        """Before accepting: False refuses the socket with 4404."""
-        return True
-
-    async def opened(self) -> None:
-        """After accepting."""
-
-    async def leave_groups(self) -> None:
-        for group in self.joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
-        self.joined = []
-
-    async def disconnect(self, code: int) -> None:
-        await self.leave_groups()
-
-    async def sessions_ended(self, message: dict[str, Any]) -> None:
-        if self.is_open:
-            self.is_open = False
-            await self.close(code=CLOSE_SESSION_ENDED)
+class ForumConsumer(SignedInConsumer):
+    """What both forum sockets share: relaying the events of their groups."""
 
     async def forum_event(self, message: dict[str, Any]) -> None:
         """{"type": "forum.event", "event": {...}}"""
         if self.is_open:
             await self.send_json(message["event"])
-
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        try:
-            content = json.loads(text_data) if text_data is not None else None
-        except ValueError:
-            content = None
-        await self.receive_json(content)
-
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        if not self.is_open:
-            return
-        try:
-            if not isinstance(content, dict) or not isinstance(content.get("type"), str):
-                raise InvalidFrameError
-            await self.handle(content)
-        except AppError as error:
-            await self.send_json({"type": "error", "code": error.code, "detail": error.message})
-
-    async def handle(self, content: dict[str, Any]) -> None:
-        raise UnknownTypeError
 
 
 class AllTopicsConsumer(ForumConsumer):
@@ -303,14 +189,14 @@ class TopicConsumer(ForumConsumer):
         self.topic_id = int(self.scope["url_route"]["kwargs"]["topic_id"])
         return [events.topic_group(self.topic_id), sessions_group(user_id)]
 
-    async def prepare(self) -> bool:
+    async def prepare(self) -> int | None:
         try:
             head = await database_sync_to_async(get_last_post_id)(self.user, self.topic_id)
         except AppError:
-            return False
+            return CLOSE_TOPIC_NOT_FOUND
         self.covered_after = self.covered_through = head
         self.display_name = display_name(self.user)
-        return True
+        return None
 
     async def opened(self) -> None:
         await presence.ajoin(self.topic_id, self.channel_name, self.user.pk, self.display_name)
@@ -389,12 +275,6 @@ class TopicConsumer(ForumConsumer):
         return max([self.covered_through, *self.sent_above])
 
     # Client frames
-
-    async def handle(self, content: dict[str, Any]) -> None:
-        action = self.actions.get(content["type"])
-        if action is None:
-            raise UnknownTypeError
-        await action(content)
 
     async def handle_new_post(self, content: dict[str, Any]) -> None:
         """{"type": "new_post", "content", "reply_to"?}: the post reaches every viewer, this

@@ -13,47 +13,20 @@ copy, or two live copies), and a live event that skips ids is preceded by the mi
 read from the database: ids commit in order, so they are stored by then.
 """
 
-import json
 import time
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.contrib.auth import HASH_SESSION_KEY
-from django.utils.crypto import constant_time_compare
 
+from accounts.consumers import InvalidFrameError, SignedInConsumer, display_name, frame_id
 from accounts.events import sessions_group
 from accounts.models import User
 from messaging import events, selectors, services
 from p2p_sandbox.errors import AppError
 
-# Close codes, sent before the socket is accepted or to end it.
-CLOSE_NOT_AUTHENTICATED = 4401
-CLOSE_EMAIL_NOT_VERIFIED = 4403
-CLOSE_SESSION_ENDED = 4001
-
 # Typing signals for one conversation closer together than this are dropped.
 TYPING_INTERVAL = 2.0
-MAX_ID = 2**63 - 1
 MAX_CLIENT_MSG_ID_LENGTH = 64
-
-
-class InvalidFrameError(AppError):
-    code = "invalid_frame"
-    message = "This frame is not a JSON object with the fields its type needs."
-
-
-class UnknownTypeError(AppError):
-    code = "unknown_type"
-    message = "This type of frame is not known."
-
-
-def frame_id(content: dict[str, Any], key: str, *, minimum: int = 1) -> int:
-    """The integer `content[key]`, or InvalidFrameError (booleans and ids past bigint too)."""
-    value = content.get(key)
-    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_ID:
-        raise InvalidFrameError(f"{key} must be an integer from {minimum}.")
-    return value
 
 
 def optional_frame_id(content: dict[str, Any], key: str) -> int | None:
@@ -78,17 +51,13 @@ def send_and_describe(
     return events.message_payload(message)
 
 
-class PersonalStreamConsumer(AsyncJsonWebsocketConsumer):
-    user: User
+class PersonalStreamConsumer(SignedInConsumer):
     covered_after: int
     covered_through: int
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.joined: list[str] = []
         self.typing_sent_at: dict[int, float] = {}
-        # True from accept until the session ends; events for a refused or ending socket drop.
-        self.is_open = False
         self.actions = {
             "resume": self.handle_resume,
             "typing": self.handle_typing,
@@ -98,52 +67,20 @@ class PersonalStreamConsumer(AsyncJsonWebsocketConsumer):
 
     # Connection
 
-    async def connect(self) -> None:
-        scope_user = self.scope.get("user")
-        if scope_user is None or not scope_user.is_authenticated:
-            await self.close(code=CLOSE_NOT_AUTHENTICATED)
-            return
-        user_id = scope_user.pk
-        # Join first, then check the session: a logout from now on reaches this socket, and one
-        # that happened since the auth middleware looked is seen below.
-        self.joined = [events.user_group(user_id), sessions_group(user_id)]
-        for group in self.joined:
-            await self.channel_layer.group_add(group, self.channel_name)
-        user = await User.objects.select_related("organization").filter(pk=user_id).afirst()
-        refusal = CLOSE_NOT_AUTHENTICATED if user is None else await self.refusal(user)
-        if user is None or refusal is not None:
-            await self.leave_groups()
-            await self.close(code=refusal)
-            return
-        self.user = user
-        self.display_name = user.get_full_name() or user.email.split("@")[0]
-        head = await selectors.aget_last_event_id(user_id)
-        self.covered_after = self.covered_through = head
-        await self.accept()
-        self.is_open = True
-        await self.send_json({"type": "ready", "event_id": None, "last_event_id": head})
-        await self.send_unread_counts()
+    def groups_to_join(self, user_id: int) -> list[str]:
+        return [events.user_group(user_id), sessions_group(user_id)]
 
-    async def refusal(self, user: User) -> int | None:
-        """The close code for a user who may not have this socket, or None."""
-        if not user.is_active:
-            return CLOSE_NOT_AUTHENTICATED
-        session_hash = await self.scope["session"].aget(HASH_SESSION_KEY)
-        if not session_hash or not constant_time_compare(
-            session_hash, user.get_session_auth_hash()
-        ):
-            return CLOSE_NOT_AUTHENTICATED
-        if not user.is_email_verified:
-            return CLOSE_EMAIL_NOT_VERIFIED
+    async def prepare(self) -> int | None:
+        self.display_name = display_name(self.user)
+        head = await selectors.aget_last_event_id(self.user.pk)
+        self.covered_after = self.covered_through = head
         return None
 
-    async def leave_groups(self) -> None:
-        for group in self.joined:
-            await self.channel_layer.group_discard(group, self.channel_name)
-        self.joined = []
-
-    async def disconnect(self, code: int) -> None:
-        await self.leave_groups()
+    async def opened(self) -> None:
+        await self.send_json(
+            {"type": "ready", "event_id": None, "last_event_id": self.covered_through}
+        )
+        await self.send_unread_counts()
 
     # Channel layer
 
@@ -161,38 +98,15 @@ class PersonalStreamConsumer(AsyncJsonWebsocketConsumer):
         elif event_id > self.covered_through:
             await self.replay(after=self.covered_through)
 
-    async def sessions_ended(self, message: dict[str, Any]) -> None:
-        if self.is_open:
-            self.is_open = False
-            await self.close(code=CLOSE_SESSION_ENDED)
-
     # Client frames
 
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        try:
-            content = json.loads(text_data) if text_data is not None else None
-        except ValueError:
-            content = None
-        await self.receive_json(content)
-
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        if not self.is_open:
-            return
-        client_msg_id = None
-        try:
-            if not isinstance(content, dict) or not isinstance(content.get("type"), str):
-                raise InvalidFrameError
-            if isinstance(content.get("client_msg_id"), str):
-                client_msg_id = content["client_msg_id"]
-            action = self.actions.get(content["type"])
-            if action is None:
-                raise UnknownTypeError
-            await action(content)
-        except AppError as error:
-            reply = {"type": "error", "event_id": None, "code": error.code, "detail": error.message}
-            if client_msg_id is not None:
-                reply["client_msg_id"] = client_msg_id
-            await self.send_json(reply)
+    def error_frame(self, content: Any, error: AppError) -> dict[str, Any]:
+        """The error, with the `client_msg_id` of the frame when it had one."""
+        reply = {"type": "error", "event_id": None, "code": error.code, "detail": error.message}
+        is_frame = isinstance(content, dict) and isinstance(content.get("type"), str)
+        if is_frame and isinstance(content.get("client_msg_id"), str):
+            reply["client_msg_id"] = content["client_msg_id"]
+        return reply
 
     async def handle_resume(self, content: dict[str, Any]) -> None:
         """{"type": "resume", "last_event_id": N}: the stored events after N that this socket

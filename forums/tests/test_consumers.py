@@ -19,6 +19,7 @@ from channels_redis.core import ChannelLock
 from django.conf import settings
 from django.test import Client
 
+from accounts.consumers import UnknownTypeError
 from accounts.models import User
 from accounts.tests.factories import PASSWORD
 from forums import consumers, events, presence, selectors, services
@@ -402,7 +403,7 @@ async def test_topic_socket_answers_malformed_and_unknown_frames_with_errors(
     assert unknown == {
         "type": "error",
         "code": "unknown_type",
-        "detail": consumers.UnknownTypeError.message,
+        "detail": UnknownTypeError.message,
     }
 
 

@@ -14,9 +14,10 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
 
+from accounts.consumers import UnknownTypeError
 from accounts.models import User
 from accounts.tests.factories import PASSWORD
-from messaging import consumers, events, selectors, services
+from messaging import events, selectors, services
 from messaging.exceptions import BlockedError, ConversationNotFoundError
 from messaging.models import Message, Participant, StreamEvent
 from messaging.services import InvalidContentError
@@ -641,7 +642,7 @@ async def test_stream_answers_malformed_and_unknown_frames_with_errors(
         "type": "error",
         "event_id": None,
         "code": "unknown_type",
-        "detail": consumers.UnknownTypeError.message,
+        "detail": UnknownTypeError.message,
     }
     not_found = {
         "type": "error",
