@@ -246,6 +246,8 @@ OUTBOX_MAX_ATTEMPTS = 8
 MESSAGE_EMAIL_DELAY = timedelta(seconds=config.env_int(ENV, "MESSAGE_EMAIL_DELAY_SECONDS", 300))
 # Personal-stream events older than this are deleted; a client further behind resyncs over HTTP.
 STREAM_EVENT_RETENTION = timedelta(days=config.env_int(ENV, "STREAM_EVENT_RETENTION_DAYS", 7))
+# How long the library's facet counts are kept for one organization's view (0: not kept).
+USECASES_FACETS_CACHE_SECONDS = config.env_int(ENV, "USECASES_FACETS_CACHE_SECONDS", 60)
 
 LOGGING = {
     "version": 1,

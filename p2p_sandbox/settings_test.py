@@ -34,6 +34,10 @@ STORAGES = {
 SERVESTATIC_USE_MANIFEST = False
 SERVESTATIC_USE_FINDERS = True
 
+# Counts are asserted right after the writes that change them; the test of the facet cache
+# turns it on.
+USECASES_FACETS_CACHE_SECONDS = 0
+
 # Uploads of a test run go to a folder of the run's own, shared with the servers and workers it
 # starts (they inherit the variable), never to the project's media folder. The process that made
 # the folder removes it at the end of the run (conftest.py).

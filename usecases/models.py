@@ -184,8 +184,12 @@ class UseCase(models.Model):
             ),
         ]
         indexes = [
+            # The library's default order, read from the newest until a page is full.
             models.Index(
-                fields=["status", "visibility", "-published_at"], name="usecases_status_pub_idx"
+                F("published_at").desc(nulls_last=True),
+                F("id").desc(),
+                condition=Q(status="published"),
+                name="usecases_library_newest_idx",
             ),
             models.Index(fields=["organization", "status"], name="usecases_org_status_idx"),
             models.Index(fields=["author", "status"], name="usecases_author_status_idx"),

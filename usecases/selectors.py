@@ -1,11 +1,15 @@
 """Reads of the use-case library. Every list starts from what the user may see
 (`visible_use_cases` / `library_use_cases`) and fetches its related rows in the same query."""
 
-from dataclasses import dataclass, fields, replace
+import hashlib
+import logging
+from dataclasses import astuple, dataclass, fields, replace
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import (
@@ -22,6 +26,8 @@ from django.db.models import (
     Value,
     When,
 )
+from django.utils.translation import get_language
+from redis.exceptions import RedisError
 
 from accounts.models import User
 from usecases.constants import CITIES_BY_KEY, RELATED_LIMIT, BudgetRange, Category
@@ -35,6 +41,8 @@ from usecases.models import (
     UseCaseTag,
 )
 from usecases.services import check_is_reviewer
+
+logger = logging.getLogger(__name__)
 
 Status = UseCase.Status
 Viewer = User | AnonymousUser
@@ -222,10 +230,40 @@ def facet_rows(rows: Any, labels: dict[str, str]) -> list[dict[str, Any]]:
 
 
 def get_facets(user: Viewer, filters: UseCaseFilters | None = None) -> dict[str, Any]:
+    """`count_facets`, kept USECASES_FACETS_CACHE_SECONDS in the cache for everyone who sees
+    the same library (staff, or the members of one organization) with the same filters: each
+    facet scans every matching use case, and the library's first page asks for all seven. The
+    counts may be that much behind the list; a cache that is down only costs the scan."""
+    filters = filters or UseCaseFilters()
+    timeout = settings.USECASES_FACETS_CACHE_SECONDS
+    if not timeout or not user.is_authenticated:
+        return count_facets(user, filters)
+    key = facets_cache_key(user, filters)
+    try:
+        facets = cache.get(key)
+    except RedisError:
+        logger.warning("The cache is unreachable: counting facets without it")
+        return count_facets(user, filters)
+    if facets is None:
+        facets = count_facets(user, filters)
+        try:
+            cache.set(key, facets, timeout)
+        except RedisError:
+            logger.warning("The cache is unreachable: facets not kept")
+    return facets
+
+
+def facets_cache_key(user: User, filters: UseCaseFilters) -> str:
+    """What `library_condition` depends on, the language of the labels and the filters."""
+    scope = "staff" if user.is_staff else f"organization-{user.organization_id or 0}"
+    digest = hashlib.sha256(repr(astuple(filters)).encode()).hexdigest()[:32]
+    return f"usecases:facets:{scope}:{get_language()}:{digest}"
+
+
+def count_facets(user: Viewer, filters: UseCaseFilters) -> dict[str, Any]:
     """Counts for each filter's values among what `user` may see, each facet counted with every
     other filter applied (so choosing a category still shows the other categories' counts).
     One aggregate query per facet, seven in all."""
-    filters = filters or UseCaseFilters()
     searched = apply_search(library_use_cases(user), filters.search)
 
     def scope(skip: str) -> QuerySet[UseCase]:

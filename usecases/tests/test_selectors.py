@@ -4,9 +4,11 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from usecases import selectors, services
 from usecases.exceptions import NotReviewerError, UseCaseNotFoundError
@@ -451,6 +453,59 @@ def test_get_facets_is_seven_aggregate_queries(
         )
 
     assert counts(facets["city"]) == {"tabuk": 20, "jubail": 1, "riyadh": 1}
+
+
+@pytest.fixture
+def facets_cached(settings: Any) -> Any:
+    settings.USECASES_FACETS_CACHE_SECONDS = 60
+    keys: list[str] = []
+    yield keys
+    cache.delete_many(keys)
+
+
+def test_get_facets_are_counted_once_per_organization_and_filters(
+    library: Any,
+    facets_cached: list[str],
+    use_case_factory: Any,
+    django_assert_num_queries: Any,
+) -> None:
+    author, colleague = library["gulf_author"], library["gulf_colleague"]
+    outsider = library["outsider"]
+    facets_cached += [
+        selectors.facets_cache_key(user, UseCaseFilters()) for user in (author, outsider)
+    ]
+    facets_cached.append(selectors.facets_cache_key(author, UseCaseFilters(city="jubail")))
+
+    with django_assert_num_queries(7):
+        counted = selectors.get_facets(author)
+    use_case_factory(title="Published after the counts were kept", city="tabuk")
+    with django_assert_num_queries(0):
+        kept_for_colleague = selectors.get_facets(colleague)
+    with django_assert_num_queries(7):
+        other_organization = selectors.get_facets(outsider)
+    with django_assert_num_queries(7):
+        other_filters = selectors.get_facets(author, UseCaseFilters(city="jubail"))
+
+    assert kept_for_colleague == counted
+    assert "tabuk" not in counts(counted["city"])
+    assert counts(other_organization["city"])["tabuk"] == 1
+    # Other filters are counted afresh, so they see the new use case.
+    assert counts(other_filters["city"])["tabuk"] == 1
+
+
+def test_get_facets_count_without_a_cache_that_is_down(
+    library: Any, facets_cached: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def unreachable(*args: Any, **kwargs: Any) -> None:
+        raise RedisConnectionError("Connection refused")
+
+    monkeypatch.setattr(selectors.cache, "get", unreachable)
+    monkeypatch.setattr(selectors.cache, "set", unreachable)
+
+    facets = selectors.get_facets(library["outsider"])
+
+    assert facets == selectors.count_facets(library["outsider"], UseCaseFilters())
+    assert sum(counts(facets["category"]).values()) > 0
 
 
 def test_get_use_case_with_metrics_and_media_is_three_queries(
