@@ -35,6 +35,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "servestatic.runserver_nostatic",
     "django.contrib.staticfiles",
+    # Full-text search fields and lookups; the project still runs on SQLite without them.
+    "django.contrib.postgres",
     "channels",
     "storages",
     "p2p_sandbox",

@@ -1,8 +1,10 @@
 import uuid
 from decimal import Decimal
 from pathlib import PurePosixPath
+from typing import Any
 
 from django.conf import settings
+from django.contrib.postgres.search import SearchVectorField
 from django.core.validators import (
     MaxLengthValidator,
     MaxValueValidator,
@@ -10,7 +12,7 @@ from django.core.validators import (
     MinValueValidator,
 )
 from django.db import models
-from django.db.models import Case, DecimalField, ExpressionWrapper, F, Q, Value, When
+from django.db.models import Case, DecimalField, ExpressionWrapper, F, Func, Q, Value, When
 from django.db.models.functions import Abs
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -30,6 +32,23 @@ from usecases.constants import (
 IMPROVEMENT_FIELD = DecimalField(max_digits=14, decimal_places=2)
 
 
+SEARCH_CONFIG = "english"
+
+
+class SearchDocumentVector(Func):
+    """`to_tsvector` of the search document in SEARCH_CONFIG. SQLite has no full-text type:
+    there the column holds the document itself, and the library searches it with icontains."""
+
+    function = "to_tsvector"
+    template = f"%(function)s('{SEARCH_CONFIG}'::regconfig, COALESCE(%(expressions)s, ''))"
+
+    def __init__(self) -> None:
+        super().__init__(F("search_document"), output_field=SearchVectorField())
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
+        return self.as_sql(compiler, connection, template="COALESCE(%(expressions)s, '')")
+
+
 class UseCase(models.Model):
     """A factory's case study: the problem, the technology adopted, its cost, outcomes and
     challenges. A draft may hold any subset of the fields; submitting requires them all.
@@ -42,8 +61,9 @@ class UseCase(models.Model):
 
     `metric_count` and `best_improvement` are kept by `set_metrics` so the "has quantified
     outcomes" filter and the "biggest improvement" sort read one indexed column.
-    `search_document` is the plain text searched: on PostgreSQL through a GIN index on its
-    tsvector (created in migration 0002), on SQLite with icontains.
+    `search_document` is the plain text searched: on PostgreSQL through `search_vector`, its
+    tsvector kept by the database and GIN-indexed (migration 0004), which ranking reads
+    without parsing the text again; on SQLite with icontains.
     """
 
     class Status(models.TextChoices):
@@ -145,6 +165,9 @@ class UseCase(models.Model):
         max_digits=14, decimal_places=2, null=True, blank=True, editable=False
     )
     search_document = models.TextField(blank=True, editable=False)
+    search_vector = models.GeneratedField(
+        expression=SearchDocumentVector(), output_field=SearchVectorField(), db_persist=True
+    )
 
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -186,7 +209,7 @@ class UseCase(models.Model):
         indexes = [
             # The library's default order, read from the newest until a page is full.
             models.Index(
-                F("published_at").desc(nulls_last=True),
+                F("published_at").desc(),
                 F("id").desc(),
                 condition=Q(status="published"),
                 name="usecases_library_newest_idx",

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
+from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection
@@ -33,6 +33,7 @@ from accounts.models import User
 from usecases.constants import CITIES_BY_KEY, RELATED_LIMIT, BudgetRange, Category
 from usecases.exceptions import UseCaseNotFoundError
 from usecases.models import (
+    SEARCH_CONFIG,
     Media,
     OutcomeMetric,
     UseCase,
@@ -47,9 +48,6 @@ logger = logging.getLogger(__name__)
 Status = UseCase.Status
 Viewer = User | AnonymousUser
 
-SEARCH_CONFIG = "english"
-# Compiles to the expression of the GIN index of migration 0002; keep the two identical.
-SEARCH_VECTOR = SearchVector("search_document", config=SEARCH_CONFIG)
 SORTS = ("newest", "most_viewed", "most_liked", "biggest_improvement", "relevance")
 FACET_LIMIT = 30
 MEDIA_VARIANTS = ("original", "large", "small")
@@ -111,7 +109,7 @@ def with_user_state(use_cases: QuerySet[UseCase], user: Viewer) -> QuerySet[UseC
 def for_list(use_cases: QuerySet[UseCase], user: Viewer) -> QuerySet[UseCase]:
     return with_user_state(
         use_cases.select_related("organization", "author__organization"), user
-    ).defer("search_document")
+    ).defer("search_document", "search_vector")
 
 
 def has_tag(kind: str, name: str) -> Exists:
@@ -126,7 +124,7 @@ def apply_search(use_cases: QuerySet[UseCase], text: str) -> QuerySet[UseCase]:
         return use_cases
     if connection.vendor == "postgresql":
         query = SearchQuery(text, config=SEARCH_CONFIG, search_type="websearch")
-        return use_cases.alias(search_vector=SEARCH_VECTOR).filter(search_vector=query)
+        return use_cases.filter(search_vector=query)
     for term in text.split():
         use_cases = use_cases.filter(search_document__icontains=term)
     return use_cases
@@ -174,11 +172,13 @@ def order_use_cases(
         if not searching:
             return use_cases.order_by("-published_at", "-id")
         query = SearchQuery(search.strip(), config=SEARCH_CONFIG, search_type="websearch")
-        return use_cases.annotate(search_rank=SearchRank(SEARCH_VECTOR, query)).order_by(
+        return use_cases.annotate(search_rank=SearchRank(F("search_vector"), query)).order_by(
             "-search_rank", "-published_at", "-id"
         )
+    if sort == "newest":
+        # As the partial index of the library reads (published use cases have published_at).
+        return use_cases.order_by("-published_at", "-id")
     first = {
-        "newest": [],
         "most_viewed": [F("view_count").desc()],
         "most_liked": [F("like_count").desc()],
         "biggest_improvement": [F("best_improvement").desc(nulls_last=True)],
@@ -331,7 +331,7 @@ def for_detail(use_cases: QuerySet[UseCase], user: Viewer) -> QuerySet[UseCase]:
         with_user_state(
             use_cases.select_related("organization", "author__organization", "reviewed_by"), user
         )
-        .defer("search_document")
+        .defer("search_document", "search_vector")
         .prefetch_related(
             Prefetch("metrics", queryset=OutcomeMetric.objects.order_by("position", "id")),
             Prefetch("media", queryset=Media.objects.order_by("position", "id")),

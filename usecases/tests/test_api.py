@@ -1177,6 +1177,7 @@ def test_update_use_case_changes_only_the_fields_given(
         "vendor_name",
         "technology_tags",
         "search_document",
+        "search_vector",
         "updated_at",
     }
     assert (after["outcomes"], after["vendor_name"], after["technology_tags"]) == (
