@@ -168,6 +168,9 @@ class OpenModel:
     plan: RequestPlan
     arrival: str = "uniform"
     first: int = 0
+    # A mix of kinds of requests (bench/openloop.py's --requests-file) instead of `workload`;
+    # the result's generator then has `kinds`.
+    requests_file: Path | None = None
 
     def run(self, url: str, load: Load, duration_s: int) -> LoadResult:
         if load.rate is None:
@@ -180,7 +183,11 @@ class OpenModel:
             "-m",
             "bench.openloop",
             f"--url={url}",
-            f"--workload={self.workload}",
+            *(
+                [f"--requests-file={self.requests_file}"]
+                if self.requests_file is not None
+                else [f"--workload={self.workload}"]
+            ),
             f"--rate={load.rate:g}",
             f"--duration={duration_s}",
             f"--timeout={self.timeout_s}",
@@ -246,6 +253,7 @@ class OpenModel:
                 # Every response's latency (ms from its scheduled send time), for pooled
                 # percentiles over the repetitions.
                 "latencies_ms": report["latencies_ms"],
+                **({"kinds": report["kinds"]} if "kinds" in report else {}),
             },
         )
 

@@ -144,14 +144,15 @@ class ServiceCpu:
 
     def __init__(
         self,
-        redis_url: str,
+        redis_url: str | None,
         database_url: str,
         application_name: str | None,
         counter: DatabaseConnectionCounter | None,
     ) -> None:
         import redis
 
-        self.redis = redis.Redis.from_url(redis_url)
+        # None: no Redis behind the server (its figure is left out).
+        self.redis = redis.Redis.from_url(redis_url) if redis_url else None
         self.database = None
         self.application_name = application_name
         # The connection counter's backend carries the servers' application_name; not theirs.
@@ -166,6 +167,8 @@ class ServiceCpu:
         self.before: tuple[float | None, dict[int, float]] = (None, {})
 
     def _redis_seconds(self) -> float | None:
+        if self.redis is None:
+            return None
         try:
             info = self.redis.info("cpu")
         except Exception:  # noqa: BLE001 - any failure: the figure is left out
@@ -211,7 +214,8 @@ class ServiceCpu:
         }
 
     def close(self) -> None:
-        self.redis.close()
+        if self.redis is not None:
+            self.redis.close()
         if self.database is not None:
             self.database.close()
 

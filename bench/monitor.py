@@ -117,7 +117,8 @@ def wait_until_idle(root_pid: int, *, idle_share: float = 0.05, timeout: float =
 
 
 class DatabaseConnectionCounter:
-    """Counts the connections PostgreSQL has open under one application_name, except its own."""
+    """Counts the connections PostgreSQL has open under one application_name, except its own
+    (client backends only: a parallel query's workers carry their leader's application_name)."""
 
     def __init__(self, database_url: str, application_name: str) -> None:
         import psycopg
@@ -127,8 +128,8 @@ class DatabaseConnectionCounter:
 
     def count(self) -> int:
         row = self.connection.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE application_name = %s AND pid <> pg_backend_pid()",
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s"
+            " AND backend_type = 'client backend' AND pid <> pg_backend_pid()",
             (self.application_name,),
         ).fetchone()
         return int(row[0]) if row else 0

@@ -9,7 +9,9 @@ Scenarios with data (login, signup, messaging) first get a database of their own
 file, or `--database postgres`: the dedicated database p2p_bench), migrated and seeded; those
 that measure the password hasher time it on the server CPU at the start of every repetition.
 `messaging` (users' sockets and messages between them) is run by bench/messaging.py,
-`forum_viewers` (1000 viewers of one topic) by bench/forum.py.
+`forum_viewers` (1000 viewers of one topic) by bench/forum.py, `usecases_library` (the
+library's queries on 100k use cases) by bench/library.py, `usecases_upload` (image uploads with
+a Celery worker) by bench/upload.py.
 """
 
 import argparse
@@ -48,6 +50,8 @@ FILES_PER_CONNECTION = 2
 FILES_HEADROOM = 1024
 # An open-model run can leave abandoned (timed-out) requests that the server still works through.
 OPEN_MODEL_SETTLE_S = 60.0
+# usecases_library's data set (BENCHMARKS.md: 100k use cases).
+DEFAULT_USE_CASES = 100_000
 
 
 def _split(values: list[str]) -> list[str]:
@@ -158,6 +162,28 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="forum_viewers: handshakes at once during the ramp (default 10)",
     )
     parser.add_argument(
+        "--use-cases",
+        type=int,
+        help="usecases_library: use cases seeded (default 100000)",
+    )
+    parser.add_argument(
+        "--keep-database",
+        action="store_true",
+        help="usecases_library: keep the seeded PostgreSQL database after the run, and reuse one "
+        "that an earlier run seeded at the same size (it is migrated again)",
+    )
+    parser.add_argument(
+        "--worker-cpu",
+        type=int,
+        help="usecases_upload: the CPU of the Celery worker (default: the load generator's)",
+    )
+    parser.add_argument(
+        "--worker-concurrency",
+        type=int,
+        default=1,
+        help="usecases_upload: the Celery worker's processes (default 1)",
+    )
+    parser.add_argument(
         "--hasher-repeat",
         type=int,
         default=20,
@@ -190,11 +216,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         or (args.connect_concurrency is not None and args.connect_concurrency < 1)
         or (args.hold_seconds is not None and args.hold_seconds < 0)
         or (args.hold_rate is not None and args.hold_rate < 0)
+        or (args.use_cases is not None and args.use_cases < 1)
+        or args.worker_concurrency < 1
     ):
         parser.error(
             "--repetitions, --duration, --timeout, --max-connections, --users, "
-            "--connect-concurrency and --hasher-repeat must be >= 1, --warmup, --hold-seconds "
-            "and --hold-rate >= 0"
+            "--connect-concurrency, --use-cases, --worker-concurrency and --hasher-repeat must "
+            "be >= 1, --warmup, --hold-seconds and --hold-rate >= 0"
         )
     args.scenarios = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
     if len(args.scenarios) > 1 and (args.variants or args.output):
@@ -534,6 +562,7 @@ def scenario_arguments(scenario: Scenario, args: argparse.Namespace) -> argparse
         "warmup": scenario.default_warmup if args.warmup is None else args.warmup,
         "timeout": args.timeout or scenario.default_timeout,
         "users": args.users or scenario.default_users,
+        "use_cases": args.use_cases or DEFAULT_USE_CASES,
     }
     return argparse.Namespace(**{**vars(args), **defaults})
 
@@ -549,6 +578,14 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace) -> int:
         from bench import forum
 
         return forum.run_scenario(scenario, args)
+    if scenario.kind == "library":
+        from bench import library
+
+        return library.run_scenario(scenario, args)
+    if scenario.kind == "upload":
+        from bench import upload
+
+        return upload.run_scenario(scenario, args)
     loads = loads_for(scenario, args)
     names = variant_names(scenario, args)
     duration = args.duration

@@ -17,6 +17,9 @@ BIN = Path(sys.executable).parent
 
 # Scenarios of sockets, loaded at fixed rates of messages or posts.
 SOCKET_KINDS = ("messaging", "forum")
+# Scenarios with a flow of their own, loaded at fixed rates: the use-case library's queries
+# (bench/library.py) and media uploads with a worker (bench/upload.py).
+OPEN_KINDS = (*SOCKET_KINDS, "library", "upload")
 
 # Takes the port, returns argv.
 CommandBuilder = Callable[[str], list[str]]
@@ -103,7 +106,9 @@ class Scenario:
     targets: tuple[Target, ...] = ()
     # "http": one request per load point (wrk, or the open-model generator with `workload`);
     # "messaging": users' sockets and messages between them (bench/messaging.py);
-    # "forum": many viewers' sockets on one topic and posts fanned out to them (bench/forum.py).
+    # "forum": many viewers' sockets on one topic and posts fanned out to them (bench/forum.py);
+    # "library": a mix of the use-case library's queries on 100k use cases (bench/library.py);
+    # "upload": image uploads processed by a Celery worker (bench/upload.py).
     kind: str = "http"
     # Seconds before a request is a timeout (open model: a message is lost), unless --timeout.
     default_timeout: int = 30
@@ -113,7 +118,7 @@ class Scenario:
     @property
     def open_model(self) -> bool:
         """Loaded at fixed rates (--rate), not by a closed loop of connections."""
-        return self.workload is not None or self.kind in SOCKET_KINDS
+        return self.workload is not None or self.kind in OPEN_KINDS
 
     def variant(self, name: str) -> Variant:
         for variant in self.variants:
@@ -414,6 +419,121 @@ FORUM_VIEWERS = Scenario(
     default_users=1000,
 )
 
+SYNC_USECASES_WSGI = "bench.servers.sync_usecases_wsgi:application"
+MEDIA_SETTINGS = "bench.servers.media_settings"
+
+LIBRARY_VARIANTS = (
+    Variant(
+        "project-daphne",
+        "the project under Daphne: GET /api/v1/use-cases (async operation, full middleware, "
+        "session cookie), the page, its count and the facets in one sync_to_async hop",
+        daphne(PROJECT_ASGI),
+        "p2p_sandbox.settings",
+    ),
+    Variant(
+        "sync-gunicorn",
+        "the same operation as a sync view (the project's schemas and the same function, "
+        "usecases.api.library_page; settings and middleware) under gunicorn gthread "
+        "(2 workers x 8 threads)",
+        gunicorn_gthread(SYNC_USECASES_WSGI),
+        "bench.servers.sync_usecases_settings",
+    ),
+    Variant(
+        "project-uvicorn",
+        "the project under uvicorn",
+        uvicorn(PROJECT_ASGI),
+        "p2p_sandbox.settings",
+    ),
+)
+
+USECASES_LIBRARY = Scenario(
+    name="usecases_library",
+    description="GET /api/v1/use-cases on a library of 100k use cases, signed in (session "
+    "cookie): a mix of six queries (no filter with facets, category + city, tag + has_metrics, "
+    "a selective and a broad full-text search, no filter without facets) at a fixed rate; "
+    "latency per query",
+    path="/health",
+    expected_status=200,
+    expected_body=b'{"status": "healthy", "async": true}',
+    expected_content_type="application/json",
+    variants=LIBRARY_VARIANTS,
+    default_variants=("project-daphne", "sync-gunicorn"),
+    # Measured here: one request of the mix costs ~0.3 s of PostgreSQL CPU on average with the
+    # facets uncached (the whole library's facets, the broad searches), so 1/s leaves the
+    # database mostly idle (each kind's latency) and 4/s is past what the two cores give it
+    # (the throughput ratio).
+    default_loads=(Load(1000, 1), Load(1000, 4)),
+    ratios=(
+        Ratio("project Daphne / sync WSGI", "project-daphne", "sync-gunicorn"),
+        Ratio("project uvicorn / sync WSGI", "project-uvicorn", "sync-gunicorn"),
+    ),
+    database="postgres",
+    default_duration=30,
+    default_warmup=5,
+    targets=(
+        Target("selective search p95 < 100 ms", "project-daphne", 1, "p95", 100),
+        Target("broad search p95 < 300 ms", "project-daphne", 1, "p95", 300),
+    ),
+    kind="library",
+)
+
+UPLOAD_VARIANTS = (
+    Variant(
+        "project-daphne",
+        "the project under Daphne: POST /api/v1/use-cases/{id}/media (async operation, "
+        "multipart, personal API token), processed by a Celery worker",
+        daphne(PROJECT_ASGI),
+        MEDIA_SETTINGS,
+    ),
+    Variant(
+        "sync-gunicorn",
+        "the same operation as a sync view (the same function, usecases.api.upload_media) "
+        "under gunicorn gthread (2 workers x 8 threads), processed by the same worker",
+        gunicorn_gthread(SYNC_USECASES_WSGI),
+        "bench.servers.sync_usecases_settings",
+    ),
+    Variant(
+        "project-uvicorn",
+        "the project under uvicorn, processed by the same worker",
+        uvicorn(PROJECT_ASGI),
+        MEDIA_SETTINGS,
+    ),
+)
+
+USECASES_UPLOAD = Scenario(
+    name="usecases_upload",
+    description="POST /api/v1/use-cases/{id}/media: JPEG photos (1-2 MB, with EXIF) from "
+    "several authors at a fixed rate, each processed by a real Celery worker (re-encoded "
+    "without metadata, two WebP thumbnails); upload latency, uploads accepted, time to ready",
+    path="/health",
+    expected_status=200,
+    expected_body=b'{"status": "healthy", "async": true}',
+    expected_content_type="application/json",
+    variants=UPLOAD_VARIANTS,
+    default_variants=("project-daphne", "sync-gunicorn"),
+    # Measured here: the worker spends ~280 ms of CPU per photo (~3.5/s on one core): 1/s it
+    # keeps up with, 4/s it does not (its throughput, and the queue's wait in time to ready).
+    default_loads=(Load(1000, 1), Load(1000, 4)),
+    ratios=(
+        Ratio("project Daphne / sync WSGI", "project-daphne", "sync-gunicorn"),
+        Ratio("project uvicorn / sync WSGI", "project-uvicorn", "sync-gunicorn"),
+    ),
+    database="postgres",
+    default_duration=30,
+    default_warmup=3,
+    kind="upload",
+    default_users=10,
+)
+
 SCENARIOS: dict[str, Scenario] = {
-    scenario.name: scenario for scenario in (HEALTH, LOGIN, SIGNUP, MESSAGING, FORUM_VIEWERS)
+    scenario.name: scenario
+    for scenario in (
+        HEALTH,
+        LOGIN,
+        SIGNUP,
+        MESSAGING,
+        FORUM_VIEWERS,
+        USECASES_LIBRARY,
+        USECASES_UPLOAD,
+    )
 }

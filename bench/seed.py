@@ -6,6 +6,11 @@
     DATABASE_URL=... python -m bench.seed --forum-users 1000
     DATABASE_URL=... SECRET_KEY=... python -m bench.seed --forum-sessions \
         --sessions-file /tmp/sessions.json
+    DATABASE_URL=postgres://... python -m bench.seed --use-cases 100000
+    DATABASE_URL=... SECRET_KEY=... python -m bench.seed --library-credentials \
+        --sessions-file /tmp/credentials.json
+    DATABASE_URL=... python -m bench.seed --upload-authors 10 --upload-use-cases 40 \
+        --sessions-file /tmp/credentials.json
 
 `--users`, the login scenario's: N verified users of one organization, all with the same password.
 
@@ -28,6 +33,12 @@ topic in the category `general`, opened by user 0 through `forums.services.creat
 sessions are made apart, for every server start (`--forum-sessions`), so none of them has been
 idle for long when its socket opens (sessions end after SESSION_IDLE_TIMEOUT idle); the
 sessions file also names the topic and the poster (user 1).
+
+`--use-cases`, the usecases_library scenario's: a library of N use cases across 20
+organizations, with every derived field (HTML, search document, tag rows, metric summary,
+reaction counters) as the services write it; `--library-credentials`: a fresh session and API
+token of its viewer. `--upload-authors` (with `--upload-use-cases` drafts each), the
+usecases_upload scenario's authors and their API tokens. See bench/usecase_seed.py.
 """
 
 import argparse
@@ -289,8 +300,28 @@ def main(argv: list[str] | None = None) -> int:
         help="instead: fresh sessions of the seeded forum users, to --sessions-file",
     )
     parser.add_argument(
+        "--use-cases",
+        type=int,
+        help="instead: the usecases_library scenario's library of this many use cases",
+    )
+    parser.add_argument(
+        "--library-credentials",
+        action="store_true",
+        help="instead: a fresh session of each of the library's viewers, to --sessions-file",
+    )
+    parser.add_argument(
+        "--upload-authors",
+        type=int,
+        help="instead: the usecases_upload scenario's authors, with --upload-use-cases drafts "
+        "each; their tokens and drafts to --sessions-file",
+    )
+    parser.add_argument(
+        "--upload-use-cases", type=int, default=10, help="drafts per upload author (default 10)"
+    )
+    parser.add_argument(
         "--sessions-file",
-        help="with --messaging-users or --forum-sessions: where the session keys are written",
+        help="with --messaging-users, --forum-sessions, --library-credentials or "
+        "--upload-authors: where the session keys (or tokens) are written",
     )
     args = parser.parse_args(argv)
     if args.users < 1:
@@ -303,16 +334,35 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--forum-users takes a number >= 2 (the topic's author and the poster)")
     if args.forum_sessions and not args.sessions_file:
         parser.error("--forum-sessions needs --sessions-file")
+    if args.use_cases is not None and args.use_cases < 1:
+        parser.error("--use-cases must be >= 1")
+    if (args.library_credentials or args.upload_authors is not None) and not args.sessions_file:
+        parser.error("--library-credentials and --upload-authors need --sessions-file")
+    if args.upload_authors is not None and (args.upload_authors < 1 or args.upload_use_cases < 1):
+        parser.error("--upload-authors and --upload-use-cases must be >= 1")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "p2p_sandbox.settings")
     import django
 
     django.setup()
+    from bench import usecase_seed
+
     if args.messaging_users is not None:
         result = seed_messaging_users(args.messaging_users, args.sessions_file)
     elif args.forum_users is not None:
         result = seed_forum_users(args.forum_users)
     elif args.forum_sessions:
         result = create_forum_sessions(args.sessions_file)
+    elif args.use_cases is not None:
+        result = usecase_seed.seed_library(args.use_cases)
+    elif args.library_credentials:
+        credentials = usecase_seed.create_library_viewer_credentials()
+        with open(args.sessions_file, "w") as output:
+            json.dump(credentials, output)
+        result = {"viewers": len(credentials["viewers"])}
+    elif args.upload_authors is not None:
+        result = usecase_seed.seed_upload_authors(
+            args.upload_authors, args.upload_use_cases, args.sessions_file
+        )
     else:
         result = seed_login_users(args.users)
     print(RESULT_PREFIX + json.dumps(result), flush=True)
