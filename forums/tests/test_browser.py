@@ -1,89 +1,34 @@
 import re
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
-from playwright.async_api import Page, expect
+from playwright.async_api import expect
 
 from accounts.models import User
-from accounts.tests.factories import PASSWORD, OrganizationFactory, UserFactory
+from accounts.tests import browser
 from forums import services
 from forums.models import Category, Post, Topic
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@dataclass
-class Person:
-    """One person's browser tab, with the console errors and uncaught exceptions it reported."""
-
-    user: User
-    page: Page
-    errors: list[str] = field(default_factory=list)
-
-    async def sign_in(self) -> None:
-        await self.page.goto("/accounts/login/")
-        await self.page.get_by_label("Email address").fill(self.user.email)
-        await self.page.get_by_label("Password").fill(PASSWORD)
-        await self.page.locator("main").get_by_role("button", name="Sign in").click()
-        await expect(self.page).to_have_url(re.compile(r"/$"))
-
+class Person(browser.Person):
     async def wait_until_live(self) -> None:
         """The page's forum socket is connected and caught up."""
         await expect(self.page.locator("[data-forum-page]")).to_have_attribute(
             "data-live-state", "live"
         )
 
-    async def mark_page(self) -> None:
-        """Tag the loaded document: the tag survives everything but a (re)load."""
-        await self.page.evaluate("document.body.dataset.testLoaded = 'once'")
-
-    async def assert_not_reloaded(self) -> None:
-        await expect(self.page.locator("body")).to_have_attribute("data-test-loaded", "once")
-
     def posts(self) -> Any:
         return self.page.locator("#post-list > .forum-post")
 
 
-def make_person(first_name: str, last_name: str, organization: str, email: str) -> User:
-    return UserFactory(
-        organization=OrganizationFactory(name=organization),
-        first_name=first_name,
-        last_name=last_name,
-        email=email,
-    )
-
-
 @pytest.fixture
 async def sara_and_omar(browser_page: Any, asgi_server: Any) -> AsyncIterator[tuple]:
-    """Sara in the `browser_page` tab and Omar in a second browser context (his own cookies),
-    both signed in."""
-    sara = await sync_to_async(make_person)(
-        "Sara", "Haddad", "Jubail Valves", "sara@jubail-valves.example"
-    )
-    omar = await sync_to_async(make_person)(
-        "Omar", "Khalil", "Najd Foods", "omar@najdfoods.example"
-    )
-    browser = browser_page.page.context.browser
-    context = await browser.new_context(base_url=asgi_server.url)
-    try:
-        omar_page = await context.new_page()
-        people = (
-            Person(sara, browser_page.page, browser_page.errors),
-            Person(omar, omar_page),
-        )
-        omar_page.on(
-            "console",
-            lambda message: message.type == "error" and people[1].errors.append(message.text),
-        )
-        omar_page.on("pageerror", lambda error: people[1].errors.append(str(error)))
-        for person in people:
-            await person.sign_in()
+    async with browser.sara_and_omar_signed_in(browser_page, asgi_server, Person) as people:
         yield people
-    finally:
-        await context.close()
 
 
 def category(slug: str, name: str) -> Category:

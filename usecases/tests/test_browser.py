@@ -10,7 +10,6 @@ import io
 import os
 import re
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -19,10 +18,11 @@ import httpx
 import pytest
 from asgiref.sync import sync_to_async
 from PIL import Image
-from playwright.async_api import Page, expect
+from playwright.async_api import expect
 
 from accounts.models import User
-from accounts.tests.factories import PASSWORD, OrganizationFactory, UserFactory
+from accounts.tests.browser import Tab
+from accounts.tests.factories import OrganizationFactory, UserFactory
 from p2p_sandbox.testing import (
     BIN,
     ROOT,
@@ -42,19 +42,6 @@ SETTINGS_MODULE = "p2p_wizard_browser_settings"
 WEB_NAME = "p2p-test-wizard-web"
 WORKER_NAME = "p2p-test-wizard-worker"
 PROCESSING_TIMEOUT_MS = 60_000
-
-
-@dataclass
-class Tab:
-    page: Page
-    errors: list[str] = field(default_factory=list)
-
-    async def mark_page(self) -> None:
-        """Tag the loaded document: the tag survives everything but a (re)load."""
-        await self.page.evaluate("document.body.dataset.testLoaded = 'once'")
-
-    async def assert_not_reloaded(self) -> None:
-        await expect(self.page.locator("body")).to_have_attribute("data-test-loaded", "once")
 
 
 @pytest.fixture
@@ -144,13 +131,8 @@ async def tab(browser_page: Any, queued_server: str) -> AsyncIterator[Tab]:
     """A tab of its own browser context on `queued_server`, with its errors recorded."""
     context = await browser_page.page.context.browser.new_context(base_url=queued_server)
     try:
-        page = await context.new_page()
-        opened = Tab(page)
-        page.on(
-            "console",
-            lambda message: message.type == "error" and opened.errors.append(message.text),
-        )
-        page.on("pageerror", lambda error: opened.errors.append(str(error)))
+        opened = Tab(await context.new_page())
+        opened.record_errors()
         yield opened
     finally:
         await context.close()
@@ -178,11 +160,7 @@ async def test_a_member_writes_a_use_case_in_three_steps_and_submits_it(
     author = await sync_to_async(make_author)()
     page = tab.page
 
-    await page.goto("/accounts/login/")
-    await page.get_by_label("Email address").fill(author.email)
-    await page.get_by_label("Password").fill(PASSWORD)
-    await page.locator("main").get_by_role("button", name="Sign in").click()
-    await expect(page).to_have_url(re.compile(r"/$"))
+    await tab.sign_in_as(author)
 
     # Step 1: the organization and the contact are filled in already.
     await page.goto("/use-cases/new/")
