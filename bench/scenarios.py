@@ -77,14 +77,16 @@ class Target:
     limit_ms: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Scenario:
     name: str
     description: str
-    path: str
-    expected_status: int
-    expected_body: bytes
-    expected_content_type: str
+    # What every server start is checked with before a run: by default the project's /health
+    # (the baselines answer it with the same bytes).
+    path: str = "/health"
+    expected_status: int = 200
+    expected_body: bytes = b'{"status": "healthy", "async": true}'
+    expected_content_type: str = "application/json"
     variants: tuple[Variant, ...]
     default_variants: tuple[str, ...]
     default_loads: tuple[Load, ...]
@@ -218,10 +220,6 @@ HEALTH_VARIANTS = (
 HEALTH = Scenario(
     name="health",
     description="GET /health: an async view with no database access, through all middleware",
-    path="/health",
-    expected_status=200,
-    expected_body=b'{"status": "healthy", "async": true}',
-    expected_content_type="application/json",
     variants=HEALTH_VARIANTS,
     default_variants=(
         "project-daphne",
@@ -265,10 +263,6 @@ LOGIN = Scenario(
     name="login",
     description="POST /api/v1/auth/login (async view, full middleware): a seeded user's correct "
     "password, a new session each time; open model",
-    path="/health",
-    expected_status=200,
-    expected_body=b'{"status": "healthy", "async": true}',
-    expected_content_type="application/json",
     variants=ACCOUNTS_VARIANTS,
     default_variants=("project-daphne", "sync-gunicorn"),
     default_loads=(Load(1000, 2), Load(1000, 4), Load(1000, 8)),
@@ -287,10 +281,6 @@ SIGNUP = Scenario(
     description="POST /api/v1/auth/signup (async view, full middleware): a new organization and "
     "its admin on a new email domain each time, verification email queued (Celery eager, "
     "console backend into the server log); open model",
-    path="/health",
-    expected_status=200,
-    expected_body=b'{"status": "healthy", "async": true}',
-    expected_content_type="application/json",
     variants=ACCOUNTS_VARIANTS,
     default_variants=("project-daphne", "sync-gunicorn"),
     default_loads=(Load(1000, 2),),
@@ -339,10 +329,6 @@ MESSAGING = Scenario(
     description="100 users' /ws/messaging/ sockets open at once (session cookies, Redis channel "
     "layer), 50 pairs exchanging direct messages at a fixed total rate; delivery latency from "
     "the scheduled send to the recipient's new_message, lost and duplicated messages",
-    path="/health",
-    expected_status=200,
-    expected_body=b'{"status": "healthy", "async": true}',
-    expected_content_type="application/json",
     variants=MESSAGING_VARIANTS,
     default_variants=("project-socket", "echo-daphne"),
     # 10/s: each user sends a message every 10 s; 50/s: every 2 s. Measured here, the project
@@ -398,10 +384,6 @@ FORUM_VIEWERS = Scenario(
     description="1000 viewers' /ws/forum/<topic_id>/ sockets on one topic (session cookies, "
     "Redis channel layer): the ramp, numbered posts at a fixed rate fanned out to every viewer "
     "(latency of the last receiver), lost and duplicated deliveries, drops and RSS over a hold",
-    path="/health",
-    expected_status=200,
-    expected_body=b'{"status": "healthy", "async": true}',
-    expected_content_type="application/json",
     variants=FORUM_VARIANTS,
     default_variants=("project-socket", "echo-daphne"),
     # A post is 1000 frames, and one core sends a few thousand a second through Daphne: 1/s is a
@@ -452,10 +434,6 @@ USECASES_LIBRARY = Scenario(
     "cookie): a mix of six queries (no filter with facets, category + city, tag + has_metrics, "
     "a selective and a broad full-text search, no filter without facets) at a fixed rate; "
     "latency per query",
-    path="/health",
-    expected_status=200,
-    expected_body=b'{"status": "healthy", "async": true}',
-    expected_content_type="application/json",
     variants=LIBRARY_VARIANTS,
     default_variants=("project-daphne", "sync-gunicorn"),
     # Measured here: one request of the mix costs ~0.3 s of PostgreSQL CPU on average with the
@@ -505,10 +483,6 @@ USECASES_UPLOAD = Scenario(
     description="POST /api/v1/use-cases/{id}/media: JPEG photos (1-2 MB, with EXIF) from "
     "several authors at a fixed rate, each processed by a real Celery worker (re-encoded "
     "without metadata, two WebP thumbnails); upload latency, uploads accepted, time to ready",
-    path="/health",
-    expected_status=200,
-    expected_body=b'{"status": "healthy", "async": true}',
-    expected_content_type="application/json",
     variants=UPLOAD_VARIANTS,
     default_variants=("project-daphne", "sync-gunicorn"),
     # Measured here: the worker spends ~280 ms of CPU per photo (~3.5/s on one core): 1/s it
