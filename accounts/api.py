@@ -1,12 +1,13 @@
 from asgiref.sync import sync_to_async
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, alogin, alogout
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import File, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 from ninja.pagination import paginate
 
 from accounts import selectors, services
 from accounts.authentication import api_auth, unverified_api_auth
+from accounts.devices import read_device_cookie, remember_device
 from accounts.models import Invitation, Organization, User
 from accounts.schemas import (
     AcceptedOut,
@@ -75,11 +76,13 @@ async def resend_code(request: HttpRequest, payload: EmailIn) -> Status:
 
 
 @auth_router.post("/login", response=AuthOut)
-async def login(request: HttpRequest, payload: LoginIn) -> dict:
+async def login(request: HttpRequest, payload: LoginIn, response: HttpResponse) -> dict:
+    device = read_device_cookie(request)
     user = await sync_to_async(services.authenticate_credentials)(
-        email=payload.email, password=payload.password
+        email=payload.email, password=payload.password, device=device
     )
     await alogin(request, user)
+    remember_device(response, user_id=user.pk, device=device)
     return {"user": await aget_user(user.pk)}
 
 
