@@ -1,12 +1,13 @@
 from asgiref.sync import sync_to_async
 from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, alogin, alogout
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import File, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 from ninja.pagination import paginate
 
 from accounts import selectors, services
 from accounts.authentication import api_auth, unverified_api_auth
+from accounts.devices import read_device_cookie, remember_device
 from accounts.models import Invitation, Organization, User
 from accounts.schemas import (
     AcceptedOut,
@@ -32,6 +33,7 @@ from accounts.schemas import (
     UserOut,
     VerifyEmailIn,
 )
+from p2p_sandbox.crosssite import check_json_request
 from p2p_sandbox.errors import NotFoundError
 
 auth_router = Router(tags=["auth"])
@@ -50,11 +52,12 @@ async def aget_organization_of(user: User) -> Organization:
     return organization
 
 
-# Auth
+# Auth: the anonymous writes refuse requests a browser sends from another site (login CSRF).
 
 
 @auth_router.post("/signup", response={201: SignupOut})
 async def signup(request: HttpRequest, payload: SignupIn) -> Status:
+    check_json_request(request)
     user = await sync_to_async(services.sign_up)(**payload.model_dump())
     user = await aget_user(user.pk)
     return Status(201, {"user": user, "organization": user.organization})
@@ -62,12 +65,14 @@ async def signup(request: HttpRequest, payload: SignupIn) -> Status:
 
 @auth_router.post("/verify-email", response=AuthOut)
 async def verify_email(request: HttpRequest, payload: VerifyEmailIn) -> dict:
+    check_json_request(request)
     user = await sync_to_async(services.verify_email)(email=payload.email, code=payload.code)
     return {"user": await aget_user(user.pk)}
 
 
 @auth_router.post("/resend-code", response={202: AcceptedOut})
 async def resend_code(request: HttpRequest, payload: EmailIn) -> Status:
+    check_json_request(request)
     await sync_to_async(services.resend_verification_code)(email=payload.email)
     return Status(
         202, {"detail": "If this address waits for verification, a new code is on its way."}
@@ -75,11 +80,14 @@ async def resend_code(request: HttpRequest, payload: EmailIn) -> Status:
 
 
 @auth_router.post("/login", response=AuthOut)
-async def login(request: HttpRequest, payload: LoginIn) -> dict:
+async def login(request: HttpRequest, payload: LoginIn, response: HttpResponse) -> dict:
+    check_json_request(request)
+    device = read_device_cookie(request)
     user = await sync_to_async(services.authenticate_credentials)(
-        email=payload.email, password=payload.password
+        email=payload.email, password=payload.password, device=device
     )
     await alogin(request, user)
+    remember_device(response, user_id=user.pk, device=device)
     return {"user": await aget_user(user.pk)}
 
 
@@ -92,12 +100,14 @@ async def logout(request: HttpRequest) -> Status:
 
 @auth_router.post("/password-reset", response={202: AcceptedOut})
 async def password_reset(request: HttpRequest, payload: EmailIn) -> Status:
+    check_json_request(request)
     await sync_to_async(services.request_password_reset)(email=payload.email)
     return Status(202, {"detail": "If an account has this address, a reset link is on its way."})
 
 
 @auth_router.post("/password-reset/confirm", response=AuthOut)
 async def password_reset_confirm(request: HttpRequest, payload: PasswordResetConfirmIn) -> dict:
+    check_json_request(request)
     user = await sync_to_async(services.reset_password)(
         uid=payload.uid, token=payload.token, new_password=payload.new_password
     )
@@ -111,6 +121,7 @@ async def preview_invitation(request: HttpRequest, token: str) -> Invitation:
 
 @auth_router.post("/accept-invitation", response={201: AuthOut})
 async def accept_invitation(request: HttpRequest, payload: AcceptInvitationIn) -> Status:
+    check_json_request(request)
     user = await sync_to_async(services.accept_invitation)(**payload.model_dump())
     return Status(201, {"user": await aget_user(user.pk)})
 

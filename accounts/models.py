@@ -187,9 +187,15 @@ class EmailVerification(models.Model):
 
 
 class FailedLogin(models.Model):
-    """One failed sign-in for an email address (existing or not), for the lockout."""
+    """One failed sign-in for an email address (existing or not), for the lockout.
+
+    `device` is the id from the sign-in device cookie of the address's owner when the attempt
+    came from a browser they signed in on before, and "" from anywhere else: each known device
+    and the unknown devices together are locked out separately.
+    """
 
     email = models.CharField(max_length=254, db_index=True)
+    device = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     def __str__(self) -> str:

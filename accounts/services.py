@@ -25,6 +25,7 @@ from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
 from accounts import events
+from accounts.devices import Device
 from accounts.exceptions import (
     AccountLockedError,
     AlreadyMemberError,
@@ -233,11 +234,16 @@ def verify_email(*, email: str, code: str) -> User:
 # Signing in
 
 
-def lockout_retry_after(email: str) -> int | None:
-    """Seconds until `email` may try again, or None when it is not locked."""
+def lockout_retry_after(email: str, device_id: str = "") -> int | None:
+    """Seconds until `email` may try again from `device_id` ("" for the unknown devices), or
+    None when it is not locked there."""
     now = timezone.now()
     recent = list(
-        FailedLogin.objects.filter(email=email, created_at__gt=now - settings.LOGIN_FAILURE_WINDOW)
+        FailedLogin.objects.filter(
+            email=email,
+            device=device_id,
+            created_at__gt=now - settings.LOGIN_FAILURE_WINDOW,
+        )
         .order_by("-created_at")
         .values_list("created_at", flat=True)[: settings.LOGIN_FAILURE_LIMIT]
     )
@@ -248,21 +254,35 @@ def lockout_retry_after(email: str) -> int | None:
     return math.ceil(remaining) if remaining > 0 else None
 
 
-def authenticate_credentials(*, email: str, password: str) -> User:
+def known_device_id(email: str, device: Device | None) -> str:
+    """The device's id when its cookie belongs to the account with `email`, else "": a cookie
+    of another user counts as an unknown device."""
+    if device is None:
+        return ""
+    if User.objects.filter(pk=device.user_id, email__iexact=email).exists():
+        return device.device_id
+    return ""
+
+
+def authenticate_credentials(*, email: str, password: str, device: Device | None = None) -> User:
     """The user these credentials belong to, or an error that says the same for every email.
 
     LOGIN_FAILURE_LIMIT failures within LOGIN_FAILURE_WINDOW lock the address for
-    LOGIN_LOCKOUT, whether or not an account has it: the lock reveals nothing.
+    LOGIN_LOCKOUT, whether or not an account has it: the lock reveals nothing. Failures are
+    counted per device: a browser the account's owner signed in on before (`device`, from its
+    cookie) has its own count, and every other browser shares one, so failures from elsewhere
+    never lock the owner's known browsers out.
     """
     email = normalize_email(email)
-    retry_after = lockout_retry_after(email)
+    device_id = known_device_id(email, device)
+    retry_after = lockout_retry_after(email, device_id)
     if retry_after is not None:
         raise AccountLockedError(retry_after=retry_after)
     user = authenticate(email=email, password=password)
     if user is None:
-        FailedLogin.objects.create(email=email)
+        FailedLogin.objects.create(email=email, device=device_id)
         raise InvalidCredentialsError
-    FailedLogin.objects.filter(email=email).delete()
+    FailedLogin.objects.filter(email=email, device=device_id).delete()
     return user  # type: ignore[return-value]
 
 

@@ -27,6 +27,7 @@ from django.views import View
 from django.views.generic import FormView, TemplateView
 
 from accounts import selectors, services
+from accounts.devices import read_device_cookie, remember_device
 from accounts.exceptions import (
     AccountLockedError,
     AlreadyVerifiedError,
@@ -273,9 +274,12 @@ class LoginView(ServiceFormView):
         return safe_next_url(self.request, self.request.GET.get("next")) or reverse("home")
 
     def perform(self, form: LoginForm) -> HttpResponse:
+        device = read_device_cookie(self.request)
         try:
             user = services.authenticate_credentials(
-                email=form.cleaned_data["email"], password=form.cleaned_data["password"]
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password"],
+                device=device,
             )
         except AccountLockedError as error:
             form.add_error(None, self.lockout_message(error))
@@ -294,6 +298,7 @@ class LoginView(ServiceFormView):
                 safe_next_url(self.request, form.cleaned_data["next"]) or reverse("home")
             )
         remember_language(response, user.language)
+        remember_device(response, user_id=user.pk, device=device)
         return response
 
     @staticmethod

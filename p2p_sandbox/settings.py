@@ -115,6 +115,10 @@ SESSION_COOKIE_AGE = int(SESSION_MAX_AGE.total_seconds())
 LOGIN_FAILURE_LIMIT = 5
 LOGIN_FAILURE_WINDOW = timedelta(minutes=15)
 LOGIN_LOCKOUT = timedelta(minutes=15)
+# A browser that signed in keeps a signed device cookie this long (it survives signing out):
+# failures from elsewhere do not lock it out (accounts/devices.py).
+LOGIN_DEVICE_COOKIE_NAME = "p2p_device"
+LOGIN_DEVICE_COOKIE_AGE = timedelta(days=config.env_int(ENV, "LOGIN_DEVICE_COOKIE_DAYS", 365))
 EMAIL_CODE_LIFETIME = timedelta(minutes=7)
 EMAIL_CODE_MAX_ATTEMPTS = 5
 EMAIL_CODE_RESEND_AFTER = timedelta(seconds=60)
