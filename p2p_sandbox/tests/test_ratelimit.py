@@ -15,7 +15,7 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.core import mail
 from django.core.exceptions import ImproperlyConfigured
-from django.test import Client
+from django.test import AsyncClient, Client
 
 from accounts import services as account_services
 from accounts.models import User
@@ -192,6 +192,22 @@ def test_page_post_over_the_limit_answers_a_429_page_and_writes_nothing(
     assert over_from_script.status_code == 429
     assert over_from_script.json() == LIMITED
     assert list(Topic.objects.values_list("title", flat=True)) == ["A title long enough"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_page_post_over_the_limit_under_asgi_answers_429(settings: Any, sara: User) -> None:
+    settings.RATE_LIMITS = limits(writes=1)
+    client = AsyncClient()
+    await client.aforce_login(sara)
+
+    created = await client.post("/i18n/setlang/", {"language": "ar"})
+    over = await client.post("/i18n/setlang/", {"language": "en"})
+    page = await client.get("/forums/")
+
+    assert created.status_code == 302
+    assert over.status_code == 429
+    assert 1 <= int(over["Retry-After"]) <= DAY
+    assert page.status_code == 200
 
 
 def test_page_reads_are_not_counted(settings: Any, sara: User) -> None:
