@@ -17,6 +17,7 @@ from django.utils.crypto import constant_time_compare
 
 from accounts.events import sessions_group
 from accounts.models import User
+from p2p_sandbox import ratelimit
 from p2p_sandbox.errors import AppError
 
 # Close codes, sent before the socket is accepted or to end it.
@@ -56,6 +57,8 @@ class SignedInConsumer(AsyncJsonWebsocketConsumer):
     groups, may refuse in `prepare`, start in `opened` and fill `actions`."""
 
     user: User
+    # Frame types that write as HTTP writes do: they count against the same per-person limit.
+    write_frames: frozenset[str] = frozenset()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -130,7 +133,7 @@ class SignedInConsumer(AsyncJsonWebsocketConsumer):
         await self.receive_json(content)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        if not self.is_open:
+        if not self.is_open or not await self.admit_frame(content):
             return
         try:
             if not isinstance(content, dict) or not isinstance(content.get("type"), str):
@@ -144,3 +147,19 @@ class SignedInConsumer(AsyncJsonWebsocketConsumer):
 
     def error_frame(self, content: Any, error: AppError) -> dict[str, Any]:
         return {"type": "error", "code": error.code, "detail": error.message}
+
+    async def admit_frame(self, content: Any) -> bool:
+        """Count the frame against the person's limits. Over them, it is not acted on: a
+        `rate_limited` error frame with `retry_after` answers, except to `typing`, which is
+        dropped silently (it is ephemeral and the client sends it unprompted)."""
+        frame_type = content.get("type") if isinstance(content, dict) else None
+        scopes = [ratelimit.FRAMES]
+        if frame_type in self.write_frames:
+            scopes.append(ratelimit.WRITES)
+        retry_after = await ratelimit.ahit(scopes, ratelimit.person(self.user.pk))
+        if retry_after is None:
+            return True
+        if frame_type != "typing":
+            error = ratelimit.limited_error(retry_after)
+            await self.send_json({**self.error_frame(content, error), "retry_after": retry_after})
+        return False

@@ -172,6 +172,7 @@ class TopicConsumer(ForumConsumer):
     topic_id: int
     covered_after: int
     covered_through: int
+    write_frames = frozenset({"new_post"})
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -54,6 +54,7 @@ def send_and_describe(
 class PersonalStreamConsumer(SignedInConsumer):
     covered_after: int
     covered_through: int
+    write_frames = frozenset({"send"})
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

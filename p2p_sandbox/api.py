@@ -5,6 +5,7 @@ validation errors add "errors": [{"field", "message", "location"}].
 """
 
 import logging
+import math
 from http import HTTPStatus
 
 from django.conf import settings
@@ -25,6 +26,7 @@ from ninja.errors import AuthenticationError, HttpError, Throttled, ValidationEr
 from accounts import api as accounts_api
 from forums import api as forums_api
 from messaging import api as messaging_api
+from p2p_sandbox import ratelimit
 from p2p_sandbox.errors import AppError, RateLimitedError
 from usecases import api as usecases_api
 
@@ -109,10 +111,7 @@ def handle_django_validation_error(
 
 
 def handle_throttled(request: HttpRequest, exc: Throttled) -> HttpResponse:
-    response = error_response(request, status=429, detail=exc.message, code="rate_limited")
-    if exc.wait:
-        response["Retry-After"] = str(int(exc.wait))
-    return response
+    return handle_app_error(request, ratelimit.limited_error(math.ceil(exc.wait or 1)))
 
 
 def handle_authentication_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
@@ -177,6 +176,8 @@ api = NinjaAPI(
     urls_namespace="api",
     docs_url="/docs" if settings.API_DOCS else None,
     docs_decorator=docs_csp,
+    # Writes and searches, per person (per address when anonymous): see p2p_sandbox/ratelimit.py.
+    throttle=[ratelimit.ApiThrottle()],
 )
 add_error_handlers(api)
 api.add_router("/auth", accounts_api.auth_router)

@@ -199,3 +199,38 @@ def email(env: Mapping[str, str]) -> dict[str, Any]:
         "DEFAULT_FROM_EMAIL": env.get("DEFAULT_FROM_EMAIL", "P2P Sandbox <no-reply@localhost>"),
         "SERVER_EMAIL": env.get("SERVER_EMAIL", "P2P Sandbox <errors@localhost>"),
     }
+
+
+RATE_PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# What each kind of request may do by default (per person; "anonymous": per address).
+DEFAULT_RATE_LIMITS = {
+    "writes": "30/m,300/h",
+    "searches": "60/m",
+    "frames": "120/m",
+    "anonymous": "60/m,600/h",
+}
+
+
+def parse_rates(name: str, value: str) -> tuple[tuple[int, int], ...]:
+    """ "30/m,300/h" -> ((30, 60), (300, 3600)): (requests, seconds) pairs; "" -> no limit."""
+    rates = []
+    for item in value.split(","):
+        if not item.strip():
+            continue
+        count, _, unit = item.strip().partition("/")
+        if not count.isdigit() or int(count) < 1 or unit not in RATE_PERIODS:
+            raise ImproperlyConfigured(
+                f"{name} must be rates like 30/m,300/h (units s, m, h, d), not {value!r}."
+            )
+        rates.append((int(count), RATE_PERIODS[unit]))
+    return tuple(sorted(rates, key=lambda rate: rate[1]))
+
+
+def rate_limits(env: Mapping[str, str]) -> dict[str, tuple[tuple[int, int], ...]]:
+    """RATE_LIMIT_WRITES, _SEARCHES, _FRAMES and _ANONYMOUS, shortest period first."""
+    return {
+        scope: parse_rates(
+            f"RATE_LIMIT_{scope.upper()}", env.get(f"RATE_LIMIT_{scope.upper()}", default)
+        )
+        for scope, default in DEFAULT_RATE_LIMITS.items()
+    }

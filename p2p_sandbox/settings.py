@@ -56,6 +56,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "p2p_sandbox.ratelimit.RateLimitMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -195,6 +196,10 @@ API_DOCS = DEBUG or config.env_bool(ENV, "API_DOCS")
 NINJA_PAGINATION_CLASS = "ninja.pagination.PageNumberPagination"
 NINJA_PAGINATION_PER_PAGE = 20
 NINJA_MAX_PER_PAGE_SIZE = 100
+
+# Rate limits (p2p_sandbox/ratelimit.py): {scope: ((requests, seconds), ...)} from
+# RATE_LIMIT_WRITES, RATE_LIMIT_SEARCHES, RATE_LIMIT_FRAMES and RATE_LIMIT_ANONYMOUS.
+RATE_LIMITS = config.rate_limits(ENV)
 
 # Background work (Celery reads CELERY_* through the namespace in p2p_sandbox/celery.py)
 

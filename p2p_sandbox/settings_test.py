@@ -9,6 +9,12 @@ import tempfile
 from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-any-deployment-0123456789")
+# Far above what any test does (the servers tests start inherit them): the tests of the limits
+# set their own.
+os.environ.setdefault("RATE_LIMIT_WRITES", "100000/m")
+os.environ.setdefault("RATE_LIMIT_SEARCHES", "100000/m")
+os.environ.setdefault("RATE_LIMIT_FRAMES", "100000/m")
+os.environ.setdefault("RATE_LIMIT_ANONYMOUS", "100000/m")
 
 from p2p_sandbox.settings import *  # noqa: F403
 
