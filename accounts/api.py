@@ -76,9 +76,7 @@ async def resend_code(request: HttpRequest, payload: EmailIn) -> Status:
 
 @auth_router.post("/login", response=AuthOut)
 async def login(request: HttpRequest, payload: LoginIn) -> dict:
-    user = await sync_to_async(services.authenticate_credentials)(
-        email=payload.email, password=payload.password
-    )
+    user = await services.aauthenticate_credentials(email=payload.email, password=payload.password)
     await alogin(request, user)
     return {"user": await aget_user(user.pk)}
 

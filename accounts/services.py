@@ -9,8 +9,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.contrib.auth import authenticate, password_validation
+from django.contrib.auth import password_validation
+from django.contrib.auth.signals import user_login_failed
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
@@ -24,7 +26,7 @@ from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
-from accounts import events
+from accounts import events, passwords
 from accounts.exceptions import (
     AccountLockedError,
     AlreadyMemberError,
@@ -252,18 +254,46 @@ def authenticate_credentials(*, email: str, password: str) -> User:
     """The user these credentials belong to, or an error that says the same for every email.
 
     LOGIN_FAILURE_LIMIT failures within LOGIN_FAILURE_WINDOW lock the address for
-    LOGIN_LOCKOUT, whether or not an account has it: the lock reveals nothing.
+    LOGIN_LOCKOUT, whether or not an account has it: the lock reveals nothing. The hash runs in
+    the password pool (accounts/passwords.py).
     """
     email = normalize_email(email)
+    user = find_login_candidate(email=email)
+    check = passwords.check_password_in_pool(password, user.password if user else "")
+    return finish_authentication(email=email, user=user, check=check)
+
+
+async def aauthenticate_credentials(*, email: str, password: str) -> User:
+    """authenticate_credentials from the event loop: two thread hops and the hash in the pool,
+    so the request's thread is never busy hashing."""
+    email = normalize_email(email)
+    user = await sync_to_async(find_login_candidate)(email=email)
+    check = await passwords.acheck_password_in_pool(password, user.password if user else "")
+    return await sync_to_async(finish_authentication)(email=email, user=user, check=check)
+
+
+def find_login_candidate(*, email: str) -> User | None:
     retry_after = lockout_retry_after(email)
     if retry_after is not None:
         raise AccountLockedError(retry_after=retry_after)
-    user = authenticate(email=email, password=password)
-    if user is None:
+    try:
+        return User.objects.get_by_natural_key(email)
+    except User.DoesNotExist:
+        return None
+
+
+def finish_authentication(*, email: str, user: User | None, check: passwords.PasswordCheck) -> User:
+    if user is None or not check.valid or not user.is_active:
         FailedLogin.objects.create(email=email)
+        user_login_failed.send(
+            sender=__name__, credentials={"email": email, "password": "********"}
+        )
         raise InvalidCredentialsError
+    if check.new_encoded is not None:
+        user.password = check.new_encoded
+        user.save(update_fields=["password"])
     FailedLogin.objects.filter(email=email).delete()
-    return user  # type: ignore[return-value]
+    return user
 
 
 def sign_out_everywhere(*, actor: User) -> None:

@@ -111,6 +111,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Password hashes run in a pool of their own (accounts/passwords.py): at most this many at once.
+PASSWORD_HASH_THREADS = config.env_int(ENV, "PASSWORD_HASH_THREADS", 1)
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 PASSWORD_RESET_TIMEOUT = 2 * 60 * 60
