@@ -83,7 +83,7 @@ async def resend_code(request: HttpRequest, payload: EmailIn) -> Status:
 async def login(request: HttpRequest, payload: LoginIn, response: HttpResponse) -> dict:
     check_json_request(request)
     device = read_device_cookie(request)
-    user = await sync_to_async(services.authenticate_credentials)(
+    user = await services.aauthenticate_credentials(
         email=payload.email, password=payload.password, device=device
     )
     await alogin(request, user)

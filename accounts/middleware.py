@@ -1,9 +1,10 @@
 import time
 from collections.abc import Awaitable, Callable
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
+from django.contrib.sessions.backends.base import SessionBase
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -49,32 +50,27 @@ class SessionLimitsMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
         if iscoroutinefunction(self):
             return self.__acall__(request)
-        session = request.session
-        if SESSION_KEY in session:
-            now = time.time()
-            started_at, active_at = session.get(STARTED_AT), session.get(ACTIVE_AT)
-            if session_expired(started_at, active_at, now):
-                session.flush()
-            elif active_at is None or now - active_at > ACTIVITY_RESOLUTION:
-                session[ACTIVE_AT] = now
-                session.setdefault(STARTED_AT, now)
-                last_seen(session[SESSION_KEY]).update(last_seen_at=timezone.now())
+        enforce_session_limits(request.session)
         return self.get_response(request)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
-        session = request.session
-        if await session.ahas_key(SESSION_KEY):
-            now = time.time()
-            started_at = await session.aget(STARTED_AT)
-            active_at = await session.aget(ACTIVE_AT)
-            if session_expired(started_at, active_at, now):
-                await session.aflush()
-            elif active_at is None or now - active_at > ACTIVITY_RESOLUTION:
-                await session.aset(ACTIVE_AT, now)
-                await session.asetdefault(STARTED_AT, now)
-                user_id = await session.aget(SESSION_KEY)
-                await last_seen(user_id).aupdate(last_seen_at=timezone.now())
+        # Without a session key there is nothing to load or check: no thread hop.
+        if request.session.session_key is not None:
+            await sync_to_async(enforce_session_limits)(request.session)
         return await self.get_response(request)
+
+
+def enforce_session_limits(session: SessionBase) -> None:
+    if SESSION_KEY not in session:
+        return
+    now = time.time()
+    started_at, active_at = session.get(STARTED_AT), session.get(ACTIVE_AT)
+    if session_expired(started_at, active_at, now):
+        session.flush()
+    elif active_at is None or now - active_at > ACTIVITY_RESOLUTION:
+        session[ACTIVE_AT] = now
+        session.setdefault(STARTED_AT, now)
+        last_seen(session[SESSION_KEY]).update(last_seen_at=timezone.now())
 
 
 def start_session_clock(sender: object, request: HttpRequest | None, **kwargs: object) -> None:

@@ -9,8 +9,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.contrib.auth import authenticate, password_validation
+from django.contrib.auth import password_validation
+from django.contrib.auth.signals import user_login_failed
 from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
@@ -24,7 +26,7 @@ from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
-from accounts import events
+from accounts import events, passwords
 from accounts.devices import Device
 from accounts.exceptions import (
     AccountLockedError,
@@ -271,19 +273,55 @@ def authenticate_credentials(*, email: str, password: str, device: Device | None
     LOGIN_LOCKOUT, whether or not an account has it: the lock reveals nothing. Failures are
     counted per device: a browser the account's owner signed in on before (`device`, from its
     cookie) has its own count, and every other browser shares one, so failures from elsewhere
-    never lock the owner's known browsers out.
+    never lock the owner's known browsers out. The hash runs in the password pool
+    (accounts/passwords.py).
     """
     email = normalize_email(email)
+    device_id, user = find_login_candidate(email=email, device=device)
+    check = passwords.check_password_in_pool(password, user.password if user else "")
+    return finish_authentication(email=email, device_id=device_id, user=user, check=check)
+
+
+async def aauthenticate_credentials(
+    *, email: str, password: str, device: Device | None = None
+) -> User:
+    """authenticate_credentials from the event loop: two thread hops and the hash in the pool,
+    so the request's thread is never busy hashing."""
+    email = normalize_email(email)
+    device_id, user = await sync_to_async(find_login_candidate)(email=email, device=device)
+    check = await passwords.acheck_password_in_pool(password, user.password if user else "")
+    return await sync_to_async(finish_authentication)(
+        email=email, device_id=device_id, user=user, check=check
+    )
+
+
+def find_login_candidate(*, email: str, device: Device | None) -> tuple[str, User | None]:
+    """The device id failures count against, and the account with `email` (or None); raises
+    AccountLockedError when that device is locked out."""
     device_id = known_device_id(email, device)
     retry_after = lockout_retry_after(email, device_id)
     if retry_after is not None:
         raise AccountLockedError(retry_after=retry_after)
-    user = authenticate(email=email, password=password)
-    if user is None:
+    try:
+        return device_id, User.objects.get_by_natural_key(email)
+    except User.DoesNotExist:
+        return device_id, None
+
+
+def finish_authentication(
+    *, email: str, device_id: str, user: User | None, check: passwords.PasswordCheck
+) -> User:
+    if user is None or not check.valid or not user.is_active:
         FailedLogin.objects.create(email=email, device=device_id)
+        user_login_failed.send(
+            sender=__name__, credentials={"email": email, "password": "********"}
+        )
         raise InvalidCredentialsError
+    if check.new_encoded is not None:
+        user.password = check.new_encoded
+        user.save(update_fields=["password"])
     FailedLogin.objects.filter(email=email, device=device_id).delete()
-    return user  # type: ignore[return-value]
+    return user
 
 
 def sign_out_everywhere(*, actor: User) -> None:

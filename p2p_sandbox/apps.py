@@ -6,3 +6,10 @@ class P2PSandboxConfig(AppConfig):
 
     name = "p2p_sandbox"
     verbose_name = "Platform"
+
+    def ready(self) -> None:
+        from django.core import checks
+
+        from p2p_sandbox.middleware import check_security_middleware
+
+        checks.register(check_security_middleware, checks.Tags.security, deploy=True)
