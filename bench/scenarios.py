@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from p2p_sandbox.balancer import web_command
+
 HOST = "127.0.0.1"
 BIN = Path(sys.executable).parent
 
@@ -20,6 +22,9 @@ SOCKET_KINDS = ("messaging", "forum")
 # Scenarios with a flow of their own, loaded at fixed rates: the use-case library's queries
 # (bench/library.py) and media uploads with a worker (bench/upload.py).
 OPEN_KINDS = (*SOCKET_KINDS, "library", "upload")
+# Closed loops run by a flow of their own: one web process against two behind HAProxy
+# (bench/balanced.py).
+FLOW_KINDS = ("balanced",)
 
 # Takes the port, returns argv.
 CommandBuilder = Callable[[str], list[str]]
@@ -499,6 +504,50 @@ USECASES_UPLOAD = Scenario(
     default_users=10,
 )
 
+
+def production_daphne(port: str) -> list[str]:
+    """The production web process (p2p_sandbox.balancer) without Daphne's per-request access
+    log."""
+    command = web_command("daphne", int(port))
+    return [command[0], "-v", "0", *command[1:]]
+
+
+BALANCED = Scenario(
+    name="balanced",
+    description="GET /health and GET /api/v1/forums/categories (session cookie, PostgreSQL) "
+    "on one Daphne process, the same behind HAProxy, and two processes (one per CPU) behind "
+    "HAProxy; closed loop",
+    variants=(
+        Variant(
+            "one-direct",
+            "one Daphne process on the server CPU, wrk on the load generator's CPU",
+            production_daphne,
+            "p2p_sandbox.settings",
+        ),
+        Variant(
+            "one-lb",
+            "the same process behind HAProxy (deploy/haproxy.cfg); HAProxy and wrk on the load "
+            "generator's CPU",
+            production_daphne,
+            "p2p_sandbox.settings",
+        ),
+        Variant(
+            "two-lb",
+            "two Daphne processes, one pinned to each CPU, behind HAProxy; HAProxy and wrk on "
+            "both CPUs (their CPU is taken from the servers')",
+            production_daphne,
+            "p2p_sandbox.settings",
+        ),
+    ),
+    default_variants=("one-direct", "one-lb", "two-lb"),
+    default_loads=(Load(50),),
+    ratios=(),
+    database="postgres",
+    default_duration=10,
+    default_warmup=2,
+    kind="balanced",
+)
+
 SCENARIOS: dict[str, Scenario] = {
     scenario.name: scenario
     for scenario in (
@@ -509,5 +558,6 @@ SCENARIOS: dict[str, Scenario] = {
         FORUM_VIEWERS,
         USECASES_LIBRARY,
         USECASES_UPLOAD,
+        BALANCED,
     )
 }
