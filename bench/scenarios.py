@@ -148,9 +148,37 @@ def uvicorn(app: str) -> CommandBuilder:
         HOST,
         "--port",
         port,
+        # Named, not left to uvicorn's "auto": a missing package fails the start instead of
+        # measuring the pure-Python fallbacks.
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--ws",
+        "websockets",
         "--no-access-log",
         "--log-level",
         "warning",
+    ]
+
+
+def granian(app: str) -> CommandBuilder:
+    # One worker (one process, as the other servers); Granian's ASGI interface, WebSockets on.
+    return lambda port: [
+        str(BIN / "granian"),
+        "--interface",
+        "asgi",
+        "--host",
+        HOST,
+        "--port",
+        port,
+        "--workers",
+        "1",
+        "--ws",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        app,
     ]
 
 
@@ -220,6 +248,18 @@ HEALTH_VARIANTS = (
         uvicorn(BARE_ASGI),
         "bench.servers.bare_settings",
     ),
+    Variant(
+        "project-granian",
+        "the project (full middleware, async view) under Granian (ASGI, one worker)",
+        granian(PROJECT_ASGI),
+        "p2p_sandbox.settings",
+    ),
+    Variant(
+        "raw-granian",
+        "a raw ASGI app returning the same bytes, under Granian",
+        granian(RAW_ASGI),
+        None,
+    ),
 )
 
 HEALTH = Scenario(
@@ -242,6 +282,8 @@ HEALTH = Scenario(
         Ratio("project uvicorn / sync WSGI", "project-uvicorn", "sync-gunicorn"),
         Ratio("project / bare Django, Daphne", "project-daphne", "bare-daphne"),
         Ratio("project / bare Django, uvicorn", "project-uvicorn", "bare-uvicorn"),
+        Ratio("project Daphne / project Granian", "project-daphne", "project-granian"),
+        Ratio("project / raw ASGI, Granian", "project-granian", "raw-granian"),
     ),
 )
 
@@ -327,6 +369,21 @@ MESSAGING_VARIANTS = (
         "p2p_sandbox.settings",
         mode="http",
     ),
+    Variant(
+        "project-socket-uvicorn",
+        "the project's /ws/messaging/ sockets as project-socket, under uvicorn (uvloop, httptools, "
+        "websockets)",
+        uvicorn(PROJECT_ASGI),
+        "p2p_sandbox.settings",
+        mode="socket",
+    ),
+    Variant(
+        "project-socket-granian",
+        "the project's /ws/messaging/ sockets as project-socket, under Granian (ASGI, one worker)",
+        granian(PROJECT_ASGI),
+        "p2p_sandbox.settings",
+        mode="socket",
+    ),
 )
 
 MESSAGING = Scenario(
@@ -343,6 +400,8 @@ MESSAGING = Scenario(
     ratios=(
         Ratio("project socket / channel-layer echo", "project-socket", "echo-daphne"),
         Ratio("project HTTP / project socket", "project-http", "project-socket"),
+        Ratio("project socket Daphne / uvicorn", "project-socket", "project-socket-uvicorn"),
+        Ratio("project socket Daphne / Granian", "project-socket", "project-socket-granian"),
     ),
     database="postgres",
     default_duration=20,
@@ -382,6 +441,21 @@ FORUM_VARIANTS = (
         "p2p_sandbox.settings",
         mode="http",
     ),
+    Variant(
+        "project-socket-uvicorn",
+        "the project's forum sockets as project-socket, under uvicorn (uvloop, httptools, "
+        "websockets)",
+        uvicorn(PROJECT_ASGI),
+        "p2p_sandbox.settings",
+        mode="socket",
+    ),
+    Variant(
+        "project-socket-granian",
+        "the project's forum sockets as project-socket, under Granian (ASGI, one worker)",
+        granian(PROJECT_ASGI),
+        "p2p_sandbox.settings",
+        mode="socket",
+    ),
 )
 
 FORUM_VIEWERS = Scenario(
@@ -397,6 +471,8 @@ FORUM_VIEWERS = Scenario(
     ratios=(
         Ratio("project socket / channel-layer echo", "project-socket", "echo-daphne"),
         Ratio("project HTTP / project socket", "project-http", "project-socket"),
+        Ratio("project socket Daphne / uvicorn", "project-socket", "project-socket-uvicorn"),
+        Ratio("project socket Daphne / Granian", "project-socket", "project-socket-granian"),
     ),
     database="postgres",
     default_duration=30,
