@@ -14,6 +14,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/p2p_sandbox
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 CHROMIUM ?= /usr/bin/chromium
+HAPROXY ?= /usr/sbin/haproxy
 
 .PHONY: help run test test-embedded lint format migrations-check check-deploy worker beat bench clean
 
@@ -41,13 +42,21 @@ $(CHROMIUM):
 		echo "Browser tests need Debian's chromium: sudo apt-get install chromium"; exit 1; \
 	fi
 
+# Debian's HAProxy balances the web processes (deploy/haproxy.cfg); the load-balanced tests run it.
+$(HAPROXY):
+	@if [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy >/dev/null; \
+	else \
+		echo "The load-balanced tests need Debian's haproxy: sudo apt-get install haproxy"; exit 1; \
+	fi
+
 run: $(VENV)/.runtime  ## Install, migrate, load demo data and serve on http://127.0.0.1:8000
 	DEBUG=1 $(PY) manage.py migrate --no-input
 	DEBUG=1 $(PY) manage.py seed_demo
 	@echo "Serving P2P Sandbox on http://$(HOST):$(PORT)/ (Ctrl-C stops it)"
 	DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
 
-test: $(VENV)/.dev $(CHROMIUM)  ## Run the whole suite against PostgreSQL and Redis on their local ports
+test: $(VENV)/.dev $(CHROMIUM) $(HAPROXY)  ## Run the whole suite against PostgreSQL and Redis on their local ports
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(PY) -m pytest $(PYTEST_ARGS)
 
 test-embedded: $(VENV)/.dev $(CHROMIUM)  ## Run the suite with no servers (SQLite, in-memory layer)
@@ -72,7 +81,7 @@ worker: $(VENV)/.runtime  ## Celery worker (needs REDIS_URL)
 beat: $(VENV)/.runtime  ## Celery beat: periodic jobs such as the email outbox relay (needs REDIS_URL)
 	$(VENV)/bin/celery -A p2p_sandbox beat --loglevel=info --schedule=/tmp/p2p-celerybeat-schedule
 
-bench: $(VENV)/.dev  ## Benchmarks (see bench/README.md); results in bench/results/
+bench: $(VENV)/.dev $(HAPROXY)  ## Benchmarks (see bench/README.md); results in bench/results/
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 	$(PY) -m bench.run $(BENCH_ARGS)
 

@@ -61,8 +61,18 @@ class WrkClosedLoop:
     """wrk pinned to `cpu`, one thread: on a core of its own a single wrk thread sends several
     times what one server core can answer here, and a second thread would only share the core."""
 
-    def __init__(self, *, cpu: int, timeout_s: int, threads: int = 1) -> None:
+    def __init__(
+        self,
+        *,
+        cpu: int | str,
+        timeout_s: int,
+        threads: int = 1,
+        headers: tuple[str, ...] = (),
+    ) -> None:
+        # A CPU, or a taskset CPU list ("0,1").
         self.cpu = cpu
+        # "Name: value" lines sent with every request (e.g. a session cookie).
+        self.headers = headers
         # wrk leaves latencies above its timeout out of the histogram and counts them as
         # timeouts; a long timeout keeps the real tail in p99 and max.
         self.timeout_s = timeout_s
@@ -82,6 +92,7 @@ class WrkClosedLoop:
             f"--duration={duration_s}s",
             f"--timeout={self.timeout_s}s",
             f"--script={WRK_SCRIPT}",
+            *(f"--header={header}" for header in self.headers),
             url,
         ]
         usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)

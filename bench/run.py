@@ -586,6 +586,10 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace) -> int:
         from bench import upload
 
         return upload.run_scenario(scenario, args)
+    if scenario.kind == "balanced":
+        from bench import balanced
+
+        return balanced.run_scenario(scenario, args)
     loads = loads_for(scenario, args)
     names = variant_names(scenario, args)
     duration = args.duration

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from p2p_sandbox.balancer import web_command
+
 HOST = "127.0.0.1"
 BIN = Path(sys.executable).parent
 
@@ -20,6 +22,9 @@ SOCKET_KINDS = ("messaging", "forum")
 # Scenarios with a flow of their own, loaded at fixed rates: the use-case library's queries
 # (bench/library.py) and media uploads with a worker (bench/upload.py).
 OPEN_KINDS = (*SOCKET_KINDS, "library", "upload")
+# Closed loops run by a flow of their own: one web process against two behind HAProxy
+# (bench/balanced.py).
+FLOW_KINDS = ("balanced",)
 
 # Takes the port, returns argv.
 CommandBuilder = Callable[[str], list[str]]
@@ -143,9 +148,37 @@ def uvicorn(app: str) -> CommandBuilder:
         HOST,
         "--port",
         port,
+        # Named, not left to uvicorn's "auto": a missing package fails the start instead of
+        # measuring the pure-Python fallbacks.
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--ws",
+        "websockets",
         "--no-access-log",
         "--log-level",
         "warning",
+    ]
+
+
+def granian(app: str) -> CommandBuilder:
+    # One worker (one process, as the other servers); Granian's ASGI interface, WebSockets on.
+    return lambda port: [
+        str(BIN / "granian"),
+        "--interface",
+        "asgi",
+        "--host",
+        HOST,
+        "--port",
+        port,
+        "--workers",
+        "1",
+        "--ws",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        app,
     ]
 
 
@@ -215,6 +248,18 @@ HEALTH_VARIANTS = (
         uvicorn(BARE_ASGI),
         "bench.servers.bare_settings",
     ),
+    Variant(
+        "project-granian",
+        "the project (full middleware, async view) under Granian (ASGI, one worker)",
+        granian(PROJECT_ASGI),
+        "p2p_sandbox.settings",
+    ),
+    Variant(
+        "raw-granian",
+        "a raw ASGI app returning the same bytes, under Granian",
+        granian(RAW_ASGI),
+        None,
+    ),
 )
 
 HEALTH = Scenario(
@@ -237,6 +282,8 @@ HEALTH = Scenario(
         Ratio("project uvicorn / sync WSGI", "project-uvicorn", "sync-gunicorn"),
         Ratio("project / bare Django, Daphne", "project-daphne", "bare-daphne"),
         Ratio("project / bare Django, uvicorn", "project-uvicorn", "bare-uvicorn"),
+        Ratio("project Daphne / project Granian", "project-daphne", "project-granian"),
+        Ratio("project / raw ASGI, Granian", "project-granian", "raw-granian"),
     ),
 )
 
@@ -322,6 +369,21 @@ MESSAGING_VARIANTS = (
         "p2p_sandbox.settings",
         mode="http",
     ),
+    Variant(
+        "project-socket-uvicorn",
+        "the project's /ws/messaging/ sockets as project-socket, under uvicorn (uvloop, httptools, "
+        "websockets)",
+        uvicorn(PROJECT_ASGI),
+        "p2p_sandbox.settings",
+        mode="socket",
+    ),
+    Variant(
+        "project-socket-granian",
+        "the project's /ws/messaging/ sockets as project-socket, under Granian (ASGI, one worker)",
+        granian(PROJECT_ASGI),
+        "p2p_sandbox.settings",
+        mode="socket",
+    ),
 )
 
 MESSAGING = Scenario(
@@ -338,6 +400,8 @@ MESSAGING = Scenario(
     ratios=(
         Ratio("project socket / channel-layer echo", "project-socket", "echo-daphne"),
         Ratio("project HTTP / project socket", "project-http", "project-socket"),
+        Ratio("project socket Daphne / uvicorn", "project-socket", "project-socket-uvicorn"),
+        Ratio("project socket Daphne / Granian", "project-socket", "project-socket-granian"),
     ),
     database="postgres",
     default_duration=20,
@@ -377,6 +441,21 @@ FORUM_VARIANTS = (
         "p2p_sandbox.settings",
         mode="http",
     ),
+    Variant(
+        "project-socket-uvicorn",
+        "the project's forum sockets as project-socket, under uvicorn (uvloop, httptools, "
+        "websockets)",
+        uvicorn(PROJECT_ASGI),
+        "p2p_sandbox.settings",
+        mode="socket",
+    ),
+    Variant(
+        "project-socket-granian",
+        "the project's forum sockets as project-socket, under Granian (ASGI, one worker)",
+        granian(PROJECT_ASGI),
+        "p2p_sandbox.settings",
+        mode="socket",
+    ),
 )
 
 FORUM_VIEWERS = Scenario(
@@ -392,6 +471,8 @@ FORUM_VIEWERS = Scenario(
     ratios=(
         Ratio("project socket / channel-layer echo", "project-socket", "echo-daphne"),
         Ratio("project HTTP / project socket", "project-http", "project-socket"),
+        Ratio("project socket Daphne / uvicorn", "project-socket", "project-socket-uvicorn"),
+        Ratio("project socket Daphne / Granian", "project-socket", "project-socket-granian"),
     ),
     database="postgres",
     default_duration=30,
@@ -499,6 +580,50 @@ USECASES_UPLOAD = Scenario(
     default_users=10,
 )
 
+
+def production_daphne(port: str) -> list[str]:
+    """The production web process (p2p_sandbox.balancer) without Daphne's per-request access
+    log."""
+    command = web_command("daphne", int(port))
+    return [command[0], "-v", "0", *command[1:]]
+
+
+BALANCED = Scenario(
+    name="balanced",
+    description="GET /health and GET /api/v1/forums/categories (session cookie, PostgreSQL) "
+    "on one Daphne process, the same behind HAProxy, and two processes (one per CPU) behind "
+    "HAProxy; closed loop",
+    variants=(
+        Variant(
+            "one-direct",
+            "one Daphne process on the server CPU, wrk on the load generator's CPU",
+            production_daphne,
+            "p2p_sandbox.settings",
+        ),
+        Variant(
+            "one-lb",
+            "the same process behind HAProxy (deploy/haproxy.cfg); HAProxy and wrk on the load "
+            "generator's CPU",
+            production_daphne,
+            "p2p_sandbox.settings",
+        ),
+        Variant(
+            "two-lb",
+            "two Daphne processes, one pinned to each CPU, behind HAProxy; HAProxy and wrk on "
+            "both CPUs (their CPU is taken from the servers')",
+            production_daphne,
+            "p2p_sandbox.settings",
+        ),
+    ),
+    default_variants=("one-direct", "one-lb", "two-lb"),
+    default_loads=(Load(50),),
+    ratios=(),
+    database="postgres",
+    default_duration=10,
+    default_warmup=2,
+    kind="balanced",
+)
+
 SCENARIOS: dict[str, Scenario] = {
     scenario.name: scenario
     for scenario in (
@@ -509,5 +634,6 @@ SCENARIOS: dict[str, Scenario] = {
         FORUM_VIEWERS,
         USECASES_LIBRARY,
         USECASES_UPLOAD,
+        BALANCED,
     )
 }
