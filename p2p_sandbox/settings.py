@@ -183,6 +183,15 @@ SECURE_CSP = {
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 IMAGE_UPLOAD_MAX_BYTES = 5 * 1024 * 1024
+# Request bodies over these are refused with a 413 before they are read (p2p_sandbox/body_limits):
+# by default the form data plus an image and room for the multipart framing; the media uploads
+# up to Media.MAX_PER_USE_CASE files of the largest kind (a 50 MB video) in one request.
+REQUEST_BODY_MAX_BYTES = DATA_UPLOAD_MAX_MEMORY_SIZE + IMAGE_UPLOAD_MAX_BYTES + 1024 * 1024
+MEDIA_UPLOAD_REQUEST_MAX_BYTES = 10 * 50 * 1024 * 1024 + 1024 * 1024
+REQUEST_BODY_LIMITS = [
+    (r"^/api/v1/use-cases/\d+/media$", MEDIA_UPLOAD_REQUEST_MAX_BYTES),
+    (r"^/use-cases/\d+/edit/3/$", MEDIA_UPLOAD_REQUEST_MAX_BYTES),
+]
 
 # API
 
