@@ -196,6 +196,15 @@ SECURE_CSP = {
 }
 DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 IMAGE_UPLOAD_MAX_BYTES = 5 * 1024 * 1024
+# Request bodies over these are refused with a 413 before they are read (p2p_sandbox/body_limits):
+# by default the form data plus an image and room for the multipart framing; the media uploads
+# up to Media.MAX_PER_USE_CASE files of the largest kind (a 50 MB video) in one request.
+REQUEST_BODY_MAX_BYTES = DATA_UPLOAD_MAX_MEMORY_SIZE + IMAGE_UPLOAD_MAX_BYTES + 1024 * 1024
+MEDIA_UPLOAD_REQUEST_MAX_BYTES = 10 * 50 * 1024 * 1024 + 1024 * 1024
+REQUEST_BODY_LIMITS = [
+    (r"^/api/v1/use-cases/\d+/media$", MEDIA_UPLOAD_REQUEST_MAX_BYTES),
+    (r"^/use-cases/\d+/edit/3/$", MEDIA_UPLOAD_REQUEST_MAX_BYTES),
+]
 
 # API
 
@@ -230,11 +239,20 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_step": 0.2,
     "interval_max": 0.5,
 }
+# A task whose worker died stays unacknowledged in Redis for the visibility timeout; it is long
+# (countdowns and ETAs longer than it would be delivered twice), so the sweeps below recover the
+# work of a dead worker first: a claim (email) or a queued media task that has not finished after
+# its timeout is handed to another worker by the next sweep. Within 2 minutes of the death:
+# timeout + interval (90 s) + the new worker picking it up.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600, "socket_connect_timeout": 3}
+OUTBOX_CLAIM_TIMEOUT = timedelta(seconds=60)
+OUTBOX_RELAY_INTERVAL = timedelta(seconds=30)
+MEDIA_REQUEUE_AFTER = timedelta(seconds=60)
+MEDIA_SWEEP_INTERVAL = timedelta(seconds=30)
 CELERY_BEAT_SCHEDULE = {
     "relay-email-outbox": {
         "task": "p2p_sandbox.relay_email_outbox_task",
-        "schedule": timedelta(minutes=1),
+        "schedule": OUTBOX_RELAY_INTERVAL,
     },
     "send-message-emails": {
         "task": "messaging.send_message_emails_task",
@@ -251,14 +269,14 @@ CELERY_BEAT_SCHEDULE = {
     },
     "requeue-stale-media": {
         "task": "usecases.requeue_stale_media_task",
-        "schedule": timedelta(minutes=5),
+        "schedule": MEDIA_SWEEP_INTERVAL,
     },
 }
 
-# Email outbox: how long a queued email waits for its task before the relay re-queues it, and
-# how long a worker's claim on an email lasts before another may try.
-OUTBOX_RELAY_AFTER = timedelta(minutes=2)
-OUTBOX_CLAIM_TIMEOUT = timedelta(minutes=5)
+# Email outbox: how long a queued email waits for its task before the relay re-queues it (a
+# worker's claim on an email lasts OUTBOX_CLAIM_TIMEOUT, above: longer than a send can take with
+# EMAIL_TIMEOUT on each exchange, or another worker may send a second copy).
+OUTBOX_RELAY_AFTER = timedelta(seconds=60)
 OUTBOX_MAX_ATTEMPTS = 8
 
 # A direct message is emailed only if its recipient has not read it this long after it was sent.

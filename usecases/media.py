@@ -20,7 +20,6 @@ import logging
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from functools import partial
 from http import HTTPStatus
 from io import BytesIO
@@ -74,8 +73,6 @@ MAX_BYTES = {Media.Kind.VIDEO: 50 * 1024 * 1024, Media.Kind.PDF: 10 * 1024 * 102
 # The processed image keeps its format and fits within this side; the thumbnails are WebP.
 FULL_SIDE = 4096
 THUMBNAIL_SIDES = {"small": 320, "large": 1280}
-# A pending media older than this was probably never queued (a broker outage): queue it again.
-STALE_AFTER = timedelta(minutes=10)
 _FORMATS = {content_type: name for name, content_type in IMAGE_FORMATS.items()}
 _CHUNK_BYTES = 64 * 1024
 _NAME_IN_MESSAGES = 60
@@ -253,6 +250,7 @@ def _store(actor: User, use_case: UseCase, item: CheckedUpload, stored: list[str
     media = Media(
         use_case=use_case,
         uploaded_by=actor,
+        requeue_at=timezone.now() + settings.MEDIA_REQUEUE_AFTER,
         kind=item.kind,
         content_type=item.file_type.content_type,
         original_name=item.original_name,
@@ -357,11 +355,23 @@ def fail_media(media_id: int, *, reason: str) -> Media | None:
     return media
 
 
-def list_stale_media_ids(*, limit: int = 100) -> list[int]:
-    """Pending media whose processing should have ended long ago (its task was never queued)."""
-    cutoff = timezone.now() - STALE_AFTER
-    pending = Media.objects.filter(status=Media.Status.PENDING, created_at__lt=cutoff)
-    return list(pending.order_by("pk").values_list("pk", flat=True)[:limit])
+def claim_stale_media_ids(*, limit: int = 100) -> list[int]:
+    """Pending media whose processing should have ended by now (its task was never queued, or
+    its worker died), each given MEDIA_REQUEUE_AFTER more before it is answered again.
+
+    A media being processed holds its row lock and is skipped: a worker that died released it
+    with its database connection.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        stale = (
+            Media.objects.select_for_update(skip_locked=True)
+            .filter(status=Media.Status.PENDING, requeue_at__lte=now)
+            .order_by("pk")
+        )
+        ids = list(stale.values_list("pk", flat=True)[:limit])
+        Media.objects.filter(pk__in=ids).update(requeue_at=now + settings.MEDIA_REQUEUE_AFTER)
+    return ids
 
 
 def processed_names(original: str) -> dict[str, str]:

@@ -420,6 +420,9 @@ class Media(models.Model):
     caption = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # While pending: when the sweep queues processing again if it has not ended by then (its
+    # task was never queued, or its worker died).
+    requeue_at = models.DateTimeField(default=timezone.now)
 
     MAX_PER_USE_CASE = 10
 

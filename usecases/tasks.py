@@ -34,9 +34,10 @@ def process_media_task(self: Task, media_id: int) -> None:
 
 @shared_task(name="usecases.requeue_stale_media_task", ignore_result=True)
 def requeue_stale_media_task() -> int:
-    """Queue again the media left pending (their task was lost, e.g. the broker was down when
-    they were uploaded). Processing is idempotent, so a duplicate does no harm."""
-    ids = media.list_stale_media_ids()
+    """Queue again the media left pending (their task was lost: the broker was down when they
+    were uploaded, or their worker died). Processing is idempotent, so a duplicate does no
+    harm."""
+    ids = media.claim_stale_media_ids()
     for media_id in ids:
         delay_safely(process_media_task, media_id)
     return len(ids)

@@ -617,7 +617,7 @@ def test_requeue_stale_media_processes_what_was_never_queued(
 ) -> None:
     with django_capture_on_commit_callbacks(execute=False):  # as if the broker was down
         stale, recent = add_media(actor=author, use_case=use_case, files=[png(), pdf()])
-    Media.objects.filter(pk=stale.pk).update(created_at=timezone.now() - timedelta(minutes=11))
+    Media.objects.filter(pk=stale.pk).update(requeue_at=timezone.now() - timedelta(seconds=1))
 
     with django_capture_on_commit_callbacks(execute=True):
         queued = requeue_stale_media_task.delay().get()
@@ -627,6 +627,32 @@ def test_requeue_stale_media_processes_what_was_never_queued(
         stale.pk: "ready",
         recent.pk: "pending",
     }
+
+
+def test_requeue_stale_media_gives_a_requeued_media_time_before_queueing_it_again(
+    author: Any, use_case: UseCase, django_capture_on_commit_callbacks: Any, settings: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=False):  # as if its worker died
+        (stale,) = add_media(actor=author, use_case=use_case, files=[png()])
+    Media.objects.filter(pk=stale.pk).update(requeue_at=timezone.now() - timedelta(seconds=1))
+
+    first = requeue_stale_media_task.delay().get()
+    second = requeue_stale_media_task.delay().get()
+
+    stale.refresh_from_db()
+    assert (first, second) == (1, 0)
+    assert timezone.now() < stale.requeue_at <= timezone.now() + settings.MEDIA_REQUEUE_AFTER
+
+
+def test_add_media_gives_processing_until_the_requeue_delay(
+    author: Any, use_case: UseCase, django_capture_on_commit_callbacks: Any, settings: Any
+) -> None:
+    before = timezone.now()
+    with django_capture_on_commit_callbacks(execute=False):
+        (added,) = add_media(actor=author, use_case=use_case, files=[pdf()])
+
+    assert before + settings.MEDIA_REQUEUE_AFTER <= added.requeue_at
+    assert added.requeue_at <= timezone.now() + settings.MEDIA_REQUEUE_AFTER
 
 
 # Removing
