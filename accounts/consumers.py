@@ -4,16 +4,19 @@ closing it, and client frames.
 A socket joins its groups before it checks the session, so a logout from then on reaches it and
 one that happened since the auth middleware looked is seen by the check. Client frames are JSON
 objects with a string `type`, dispatched to the consumer's `actions`; an AppError raised by an
-action answers `{"type": "error", "code", "detail"}` and changes nothing.
+action answers `{"type": "error", "code", "detail"}` and changes nothing. A frame too large, too
+deep, or with a string no database can store answers `invalid_frame` before any action sees it.
 """
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.contrib.auth import HASH_SESSION_KEY
 from django.utils.crypto import constant_time_compare
+from django.utils.translation import gettext as _
 
 from accounts.events import sessions_group
 from accounts.models import User
@@ -25,6 +28,13 @@ CLOSE_NOT_AUTHENTICATED = 4401
 CLOSE_EMAIL_NOT_VERIFIED = 4403
 
 MAX_ID = 2**63 - 1
+# A frame carries at most one text of a few thousand characters (5000 for a post or a
+# message), each of which JSON may write as a 6-character escape.
+MAX_FRAME_CHARACTERS = 64 * 1024
+# Frames are flat objects with perhaps a list of ids: anything deeper is not a frame.
+MAX_FRAME_DEPTH = 8
+# Neither PostgreSQL text nor UTF-8 can hold these.
+UNSTORABLE_CHARACTERS = re.compile("[\x00\ud800-\udfff]")
 
 Action = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -45,6 +55,38 @@ def frame_id(content: dict[str, Any], key: str, *, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= MAX_ID:
         raise InvalidFrameError(f"{key} must be an integer from {minimum}.")
     return value
+
+
+def reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON.")
+
+
+def parse_frame(text: str | None) -> Any:
+    """The JSON value of a text frame; InvalidFrameError for a binary, oversized, malformed or
+    deeply nested frame, or one with a string that cannot be stored (NUL, lone surrogate)."""
+    if text is None:
+        raise InvalidFrameError
+    if len(text) > MAX_FRAME_CHARACTERS:
+        raise InvalidFrameError(
+            _("A frame has at most %(limit)d characters.") % {"limit": MAX_FRAME_CHARACTERS}
+        )
+    try:
+        content = json.loads(text, parse_constant=reject_constant)
+    except (ValueError, RecursionError) as error:
+        raise InvalidFrameError from error
+    pending = [(content, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if depth > MAX_FRAME_DEPTH:
+            raise InvalidFrameError(_("This frame is nested too deeply."))
+        if isinstance(value, dict):
+            pending += [(key, depth) for key in value]
+            pending += [(item, depth + 1) for item in value.values()]
+        elif isinstance(value, list):
+            pending += [(item, depth + 1) for item in value]
+        elif isinstance(value, str) and UNSTORABLE_CHARACTERS.search(value):
+            raise InvalidFrameError(_("Text may not contain NUL characters or lone surrogates."))
+    return content
 
 
 def display_name(user: User) -> str:
@@ -124,15 +166,17 @@ class SignedInConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
-            content = json.loads(text_data) if text_data is not None else None
-        except ValueError:
-            content = None
+            content = parse_frame(text_data)
+        except InvalidFrameError as error:
+            content = error
         await self.receive_json(content)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         if not self.is_open:
             return
         try:
+            if isinstance(content, InvalidFrameError):
+                raise content
             if not isinstance(content, dict) or not isinstance(content.get("type"), str):
                 raise InvalidFrameError
             action = self.actions.get(content["type"])

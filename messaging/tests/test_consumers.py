@@ -17,6 +17,7 @@ from django.test import Client
 from accounts.consumers import UnknownTypeError
 from accounts.models import User
 from accounts.tests.factories import PASSWORD
+from accounts.tests.frames import unparsable_frames
 from messaging import events, selectors, services
 from messaging.exceptions import BlockedError, ConversationNotFoundError
 from messaging.models import Message, Participant, StreamEvent
@@ -693,3 +694,22 @@ async def test_password_change_closes_the_users_sockets_with_4001(
 
     assert response.status_code == 204
     assert closed == {"type": "websocket.close", "code": 4001}
+
+
+# Frames the parser refuses
+
+
+@pytest.mark.parametrize("name", unparsable_frames("send").keys())
+async def test_stream_answers_an_unparsable_frame_with_invalid_frame_and_stays_open(
+    sockets: Sockets, alice: User, bob: User, name: str
+) -> None:
+    tab, _ = await sockets.open(alice)
+
+    await tab.send_to(text_data=unparsable_frames("send", receiver_id=str(bob.pk))[name])
+    answer = await tab.receive_json_from(timeout=TIMEOUT)
+    await tab.send_json_to({"type": "send", "receiver_id": bob.pk, "content": "Still here."})
+    sent = await receive_until(tab, lambda frame: frame["type"] == "sent")
+
+    assert (answer["type"], answer["code"]) == ("error", "invalid_frame")
+    assert sent[-1]["message"]["content"] == "Still here."
+    assert [message.content async for message in Message.objects.all()] == ["Still here."]
