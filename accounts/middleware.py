@@ -1,3 +1,4 @@
+import math
 import time
 from collections.abc import Awaitable, Callable
 
@@ -22,6 +23,17 @@ def session_expired(started_at: float | None, active_at: float | None, now: floa
     return (
         now - active_at > settings.SESSION_IDLE_TIMEOUT.total_seconds()
         or now - started_at > settings.SESSION_MAX_AGE.total_seconds()
+    )
+
+
+def session_deadline(started_at: float | None, active_at: float | None) -> float:
+    """When `session_expired` turns true for these clocks, unless there is activity before;
+    infinity for a session without them."""
+    if started_at is None or active_at is None:
+        return math.inf
+    return min(
+        active_at + settings.SESSION_IDLE_TIMEOUT.total_seconds(),
+        started_at + settings.SESSION_MAX_AGE.total_seconds(),
     )
 
 

@@ -22,6 +22,7 @@ from django.test import Client
 from accounts.consumers import UnknownTypeError
 from accounts.models import User
 from accounts.tests.factories import PASSWORD
+from accounts.tests.frames import unparsable_frames
 from forums import consumers, events, presence, selectors, services
 from forums.exceptions import InvalidContentError, InvalidReplyToError, TopicLockedError
 from forums.models import Category, Post, Topic
@@ -679,3 +680,22 @@ async def test_password_change_closes_the_users_forum_socket_with_4001(
 
     assert response.status_code == 204
     assert closed == {"type": "websocket.close", "code": 4001}
+
+
+TOPIC_BAD_FRAMES = unparsable_frames("new_post")
+
+
+@pytest.mark.parametrize("text", TOPIC_BAD_FRAMES.values(), ids=TOPIC_BAD_FRAMES.keys())
+async def test_topic_socket_answers_an_unparsable_frame_with_invalid_frame_and_stays_open(
+    sockets: Sockets, topic: Topic, bob: User, text: str
+) -> None:
+    tab = await sockets.open(bob, topic)
+
+    await tab.send_to(text_data=text)
+    answer = await tab.receive_json_from(timeout=TIMEOUT)
+    await tab.send_json_to({"type": "new_post", "content": "Still here."})
+    frames = await receive_until(tab, lambda frame: frame["type"] == "post_created")
+
+    assert (answer["type"], answer["code"]) == ("error", "invalid_frame")
+    assert [frame["post"]["content"] for frame in frames] == ["Still here."]
+    assert [post.content async for post in Post.objects.filter(topic=topic)] == ["Still here."]

@@ -5,18 +5,27 @@ Absence is proven with a barrier: a later event sent to the same group arrives a
 frame, so anything wrongly sent before it would have come first.
 """
 
+import json
+import time
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from importlib import import_module
 from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
+from django.contrib.sessions.models import Session
 from django.test import Client
 
+from accounts import consumers as accounts_consumers
+from accounts import middleware
 from accounts.consumers import UnknownTypeError
+from accounts.middleware import ACTIVE_AT, STARTED_AT
 from accounts.models import User
 from accounts.tests.factories import PASSWORD
+from accounts.tests.frames import unparsable_frames
 from messaging import events, selectors, services
 from messaging.exceptions import BlockedError, ConversationNotFoundError
 from messaging.models import Message, Participant, StreamEvent
@@ -692,4 +701,134 @@ async def test_password_change_closes_the_users_sockets_with_4001(
     closed = await receive_close(tab)
 
     assert response.status_code == 204
+    assert closed == {"type": "websocket.close", "code": 4001}
+
+
+# Frames the parser refuses
+
+
+@pytest.mark.parametrize("name", unparsable_frames("send").keys())
+async def test_stream_answers_an_unparsable_frame_with_invalid_frame_and_stays_open(
+    sockets: Sockets, alice: User, bob: User, name: str
+) -> None:
+    tab, _ = await sockets.open(alice)
+
+    await tab.send_to(text_data=unparsable_frames("send", receiver_id=str(bob.pk))[name])
+    answer = await tab.receive_json_from(timeout=TIMEOUT)
+    await tab.send_json_to({"type": "send", "receiver_id": bob.pk, "content": "Still here."})
+    sent = await receive_until(tab, lambda frame: frame["type"] == "sent")
+
+    assert (answer["type"], answer["code"]) == ("error", "invalid_frame")
+    assert sent[-1]["message"]["content"] == "Still here."
+    assert [message.content async for message in Message.objects.all()] == ["Still here."]
+
+
+# Session limits
+
+
+def move_session_clock(cookie: str, **seconds_ago: float) -> None:
+    """Set the stored session's STARTED_AT (`started`) and ACTIVE_AT (`active`) into the past."""
+    session = import_module(settings.SESSION_ENGINE).SessionStore(cookie)
+    keys = {"started": STARTED_AT, "active": ACTIVE_AT}
+    for name, ago in seconds_ago.items():
+        session[keys[name]] = time.time() - ago
+    session.save()
+
+
+def stored_active_at(cookie: str) -> float | None:
+    return import_module(settings.SESSION_ENGINE).SessionStore(cookie).get(ACTIVE_AT)
+
+
+async def signed_in_cookie(user: User) -> str:
+    return session_cookie(await sync_to_async(signed_in_client)(user))
+
+
+async def test_stream_refuses_a_session_past_its_idle_or_absolute_limit_and_ends_it(
+    sockets: Sockets, alice: User
+) -> None:
+    idle = settings.SESSION_IDLE_TIMEOUT.total_seconds()
+    idle_cookie = await signed_in_cookie(alice)
+    await sync_to_async(move_session_clock)(idle_cookie, active=idle + 1)
+    old_cookie = await signed_in_cookie(alice)
+    await sync_to_async(move_session_clock)(
+        old_cookie, started=settings.SESSION_MAX_AGE.total_seconds() + 1
+    )
+
+    _, idle_connected, idle_code = await sockets.connect(idle_cookie)
+    _, old_connected, old_code = await sockets.connect(old_cookie)
+
+    assert (idle_connected, idle_code) == (False, 4401)
+    assert (old_connected, old_code) == (False, 4401)
+    assert await Session.objects.filter(session_key__in=[idle_cookie, old_cookie]).acount() == 0
+
+
+async def test_stream_closes_a_socket_at_its_sessions_idle_limit_with_4001(
+    sockets: Sockets, alice: User, bob: User, settings: Any
+) -> None:
+    settings.SESSION_IDLE_TIMEOUT = timedelta(seconds=1)
+    cookie = await signed_in_cookie(alice)
+    tab, _ = await sockets.open_with(cookie)
+
+    closed = await receive_close(tab)
+    await tab.send_json_to({"type": "send", "receiver_id": bob.pk, "content": "Too late"})
+
+    assert closed == {"type": "websocket.close", "code": 4001}
+    assert await tab.receive_nothing(timeout=0.5) is True
+    assert await Message.objects.acount() == 0
+    assert await Session.objects.filter(session_key=cookie).aexists() is False
+
+
+async def test_stream_closes_a_socket_at_its_sessions_absolute_limit_despite_activity(
+    sockets: Sockets, alice: User, bob: User, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.SESSION_MAX_AGE = timedelta(seconds=2)
+    monkeypatch.setattr(middleware, "ACTIVITY_RESOLUTION", 0)
+    tab, _ = await sockets.open(alice)
+
+    await tab.send_json_to({"type": "send", "receiver_id": bob.pk, "content": "Before"})
+    outputs = [await receive_close(tab)]
+    while outputs[-1]["type"] != "websocket.close":
+        outputs.append(await receive_close(tab))
+
+    assert "sent" in [json.loads(output["text"])["type"] for output in outputs[:-1]]
+    assert outputs[-1] == {"type": "websocket.close", "code": 4001}
+
+
+async def test_stream_closes_a_socket_whose_session_was_deleted_and_acts_on_no_frame(
+    sockets: Sockets, alice: User, bob: User, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(accounts_consumers, "SESSION_RECHECK_SECONDS", 0)
+    cookie = await signed_in_cookie(alice)
+    tab, _ = await sockets.open_with(cookie)
+    await Session.objects.filter(session_key=cookie).adelete()
+
+    await tab.send_json_to({"type": "send", "receiver_id": bob.pk, "content": "After"})
+    closed = await receive_close(tab)
+    await tab.send_json_to({"type": "send", "receiver_id": bob.pk, "content": "Again"})
+
+    assert closed == {"type": "websocket.close", "code": 4001}
+    assert await tab.receive_nothing(timeout=0.5) is True
+    assert await Message.objects.acount() == 0
+
+
+async def test_stream_frames_keep_an_active_session_open_past_the_idle_limit(
+    sockets: Sockets, alice: User, bob: User, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conversation_id = (await send(alice, "Hello", receiver_id=bob.pk)).conversation_id
+    settings.SESSION_IDLE_TIMEOUT = timedelta(seconds=2)
+    monkeypatch.setattr(middleware, "ACTIVITY_RESOLUTION", 0.5)
+    cookie = await signed_in_cookie(alice)
+    tab, _ = await sockets.open_with(cookie)
+    opened_at = time.time()
+
+    stayed_open = []
+    for _ in range(4):
+        await tab.send_json_to({"type": "typing", "conversation_id": conversation_id})
+        stayed_open.append(await tab.receive_nothing(timeout=0.8))
+    active_at = await sync_to_async(stored_active_at)(cookie)
+    closed = await receive_close(tab)
+
+    assert time.time() - opened_at > 3
+    assert stayed_open == [True] * 4
+    assert active_at > opened_at + 1.5
     assert closed == {"type": "websocket.close", "code": 4001}

@@ -11,7 +11,9 @@ from p2p_sandbox.asgi import application
 
 async def test_websocket_health_answers_ping_from_an_allowed_origin() -> None:
     communicator = WebsocketCommunicator(
-        application, "/ws/health/", headers=[(b"origin", b"http://testserver")]
+        application,
+        "/ws/health/",
+        headers=[(b"origin", b"http://testserver"), (b"host", b"testserver")],
     )
     connected, _ = await communicator.connect(timeout=5)
     assert connected is True

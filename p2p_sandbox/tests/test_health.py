@@ -1,6 +1,14 @@
+import asyncio
+import json
+from typing import Any
+
 import boto3
+import httpx
 import pytest
+from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.test import Client
+from websockets.asyncio.client import connect
 
 from p2p_sandbox.testing import celery_broker, free_port
 
@@ -111,3 +119,33 @@ def test_ready_checks_s3_media_storage_bucket(
     assert missing.status_code == 503
     assert missing.json()["down"] == ["storage"]
     assert missing.json()["checks"]["storage"]["error"] == "ClientError"
+
+
+def signed_in_cookie(user: Any) -> str:
+    client = Client()
+    client.force_login(user)
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+
+@pytest.mark.services
+@pytest.mark.django_db(transaction=True)
+async def test_ready_reports_redis_ok_while_a_socket_is_open_on_the_server(
+    asgi_server: Any, user_factory: Any
+) -> None:
+    user = await sync_to_async(user_factory)()
+    cookie = await sync_to_async(signed_in_cookie)(user)
+
+    async with connect(
+        f"{asgi_server.ws_url}/ws/messaging/",
+        origin=asgi_server.url,
+        additional_headers={"Cookie": cookie},
+        open_timeout=10,
+    ) as socket:
+        ready = json.loads(await asyncio.wait_for(socket.recv(), timeout=10))
+        async with httpx.AsyncClient() as http:
+            response = await http.get(f"{asgi_server.url}/health/ready", timeout=10)
+
+    assert ready["type"] == "ready"
+    assert response.status_code == 200
+    assert response.json()["checks"]["redis"]["state"] == "ok"
+    assert response.json()["down"] == []
