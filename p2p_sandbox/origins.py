@@ -9,13 +9,12 @@ subdomains). Browsers always send Origin on a WebSocket handshake, so one withou
 
 import io
 from typing import Any
-from urllib.parse import urlsplit
 
 from channels.security.websocket import WebsocketDenier
-from django.conf import settings
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIRequest
-from django.http.request import is_same_domain
+
+from p2p_sandbox.crosssite import is_allowed_origin
 
 Scope = dict[str, Any]
 
@@ -37,26 +36,11 @@ def own_origin(scope: Scope) -> str | None:
     return f"{'https' if request.is_secure() else 'http'}://{host}"
 
 
-def trusted_origin(origin: str) -> bool:
-    if "*" not in origin and origin in settings.CSRF_TRUSTED_ORIGINS:
-        return True
-    try:
-        parsed = urlsplit(origin)
-    except ValueError:
-        return False
-    wildcards = [urlsplit(trusted) for trusted in settings.CSRF_TRUSTED_ORIGINS if "*" in trusted]
-    return any(
-        trusted.scheme == parsed.scheme
-        and is_same_domain(parsed.netloc, trusted.netloc.lstrip("*"))
-        for trusted in wildcards
-    )
-
-
 def origin_allowed(scope: Scope) -> bool:
     origin = header(scope, b"origin")
     if not origin:
         return False
-    return origin == own_origin(scope) or trusted_origin(origin)
+    return is_allowed_origin(origin, own=own_origin(scope))
 
 
 class OriginValidator:
