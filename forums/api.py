@@ -12,7 +12,7 @@ from asgiref.sync import sync_to_async
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
-from ninja.pagination import PageNumberPagination, paginate
+from ninja.pagination import paginate
 from pydantic import model_validator
 
 from accounts.authentication import api_auth
@@ -37,6 +37,7 @@ from forums.schemas import (
     TopicOut,
     TopicPatch,
 )
+from p2p_sandbox.pagination import OneHopPagination
 
 router = Router(tags=["forums"], auth=api_auth)
 
@@ -71,25 +72,6 @@ class PostsQuery(Schema):
 class PostPageOut(Schema):
     posts: list[PostOut]
     has_more: bool
-
-
-class OneHopPagination(PageNumberPagination):
-    """Page numbers (`page_size` capped at NINJA_MAX_PER_PAGE_SIZE) with the page and the count
-    evaluated in one hop."""
-
-    async def apaginate_queryset(
-        self, queryset: QuerySet, pagination: Any, request: HttpRequest, **params: Any
-    ) -> dict[str, Any]:
-        page_size = self._get_page_size(pagination.page_size)
-        offset = (pagination.page - 1) * page_size
-
-        def page() -> dict[str, Any]:
-            return {
-                "items": list(queryset[offset : offset + page_size]),
-                "count": queryset.count(),
-            }
-
-        return await sync_to_async(page)()
 
 
 def view_topic(user: User, topic_id: int) -> Topic:

@@ -53,6 +53,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "accounts.middleware.SessionLimitsMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    "p2p_sandbox.middleware.UnstorableInputMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -187,8 +188,9 @@ IMAGE_UPLOAD_MAX_BYTES = 5 * 1024 * 1024
 # API
 
 API_DOCS = DEBUG or config.env_bool(ENV, "API_DOCS")
-# Lists page with ?page=&page_size=; a larger page_size is capped at the maximum, not refused.
-NINJA_PAGINATION_CLASS = "ninja.pagination.PageNumberPagination"
+# Lists page with ?page=&page_size=: a page past pagination.MAX_PAGE is refused, a larger
+# page_size is capped at the maximum.
+NINJA_PAGINATION_CLASS = "p2p_sandbox.pagination.BoundedPagination"
 NINJA_PAGINATION_PER_PAGE = 20
 NINJA_MAX_PER_PAGE_SIZE = 100
 
