@@ -21,9 +21,7 @@ from forums import selectors, services
 from forums.models import Category, Post, Topic
 from forums.schemas import (
     BestAnswerIn,
-    BookmarkOut,
     CategoryOut,
-    LikeOut,
     LockIn,
     MoveIn,
     PinIn,
@@ -32,12 +30,14 @@ from forums.schemas import (
     PostPatch,
     SubscriptionIn,
     SubscriptionOut,
+    TopicBookmarkOut,
     TopicIn,
     TopicListItemOut,
     TopicOut,
     TopicPatch,
 )
 from p2p_sandbox.pagination import OneHopPagination
+from p2p_sandbox.schemas import LikeOut
 
 router = Router(tags=["forums"], auth=api_auth)
 
@@ -172,7 +172,7 @@ async def like_topic(request: HttpRequest, topic_id: int) -> dict[str, Any]:
     return {"liked": liked, "like_count": like_count}
 
 
-@router.post("/topics/{topic_id}/bookmark", response=BookmarkOut)
+@router.post("/topics/{topic_id}/bookmark", response=TopicBookmarkOut)
 async def bookmark_topic(request: HttpRequest, topic_id: int) -> dict[str, bool]:
     """Bookmarks the topic, or removes the caller's bookmark."""
     bookmarked = await sync_to_async(services.toggle_bookmark)(

@@ -57,3 +57,10 @@ class InputSchema(Schema):
 class ErrorOut(Schema):
     detail: str
     code: str
+
+
+class LikeOut(Schema):
+    """A like toggled or set: the caller's like and the new count."""
+
+    liked: bool
+    like_count: int

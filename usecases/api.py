@@ -22,19 +22,18 @@ from pydantic import BeforeValidator, StringConstraints
 from accounts.authentication import api_auth
 from accounts.models import User
 from p2p_sandbox.pagination import OneHopPagination, PageQuery, evaluate_page
-from p2p_sandbox.schemas import InputSchema
+from p2p_sandbox.schemas import InputSchema, LikeOut
 from usecases import media, selectors, services
 from usecases.constants import CITIES, CITIES_BY_KEY, TAG_MAX_LENGTH, BudgetRange, Category
 from usecases.models import Media, UseCase
 from usecases.schemas import (
-    BookmarkOut,
     FacetsOut,
     FeaturedIn,
-    LikeOut,
     MediaOut,
     MetricsIn,
     RejectIn,
     Sort,
+    UseCaseBookmarkOut,
     UseCaseFiltersIn,
     UseCaseIn,
     UseCaseListItemOut,
@@ -313,7 +312,7 @@ async def like_use_case(
     return {"liked": liked, "like_count": like_count}
 
 
-@router.post("/{use_case_id}/bookmark", response=BookmarkOut)
+@router.post("/{use_case_id}/bookmark", response=UseCaseBookmarkOut)
 async def bookmark_use_case(
     request: HttpRequest, use_case_id: int, payload: BookmarkIn | None = None
 ) -> dict[str, Any]:

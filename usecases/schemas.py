@@ -137,7 +137,7 @@ class MediaOut(Schema):
         return media_url(media, "small")
 
 
-class OrganizationBriefOut(Schema):
+class UseCaseOrganizationOut(Schema):
     id: int
     name: str
     slug: str
@@ -152,7 +152,7 @@ class UseCaseListItemOut(Schema):
     visibility: str
     category: str
     category_label: str
-    organization: OrganizationBriefOut
+    organization: UseCaseOrganizationOut
     author: PersonBriefOut | None
     summary: str
     site_name: str
@@ -283,11 +283,6 @@ class FeaturedIn(InputSchema):
     is_featured: bool
 
 
-class LikeOut(Schema):
-    liked: bool
-    like_count: int
-
-
-class BookmarkOut(Schema):
+class UseCaseBookmarkOut(Schema):
     bookmarked: bool
     bookmark_count: int
