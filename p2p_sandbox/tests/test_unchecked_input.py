@@ -220,3 +220,28 @@ def test_ids_past_64_bits_answer_4xx(client: Client, bearer: dict[str, str], pat
 
     assert response.status_code in (404, 422)
     assert set(response.json()) >= {"detail", "code"}
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v1/users/me", {"jobTitle": None}),
+        ("/api/v1/users/me", {"expertiseTags": None}),
+        ("/api/v1/users/me", {"language": None}),
+        ("/api/v1/organizations/me", {"website": None}),
+        ("/api/v1/organizations/me", {"name": None}),
+    ],
+)
+def test_patch_with_null_for_a_required_field_answers_422_and_writes_nothing(
+    client: Client, bearer: dict[str, str], caller: User, path: str, body: dict
+) -> None:
+    organization_before = caller.organization.website, caller.organization.name
+    before = written_state(caller)
+
+    response = send(client, "patch", path, body, bearer)
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == next(iter(body))
+    assert written_state(caller) == before
+    caller.organization.refresh_from_db()
+    assert (caller.organization.website, caller.organization.name) == organization_before
