@@ -32,6 +32,11 @@ PersonName = Annotated[
     django_validator(person_name_validator),
 ]
 Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+OrganizationName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=2, max_length=200)
+]
 Sector = Literal[tuple(Organization.Sector.values)]  # type: ignore[valid-type]
 Size = Literal[tuple(Organization.Size.values)]  # type: ignore[valid-type]
 Role = Literal["admin", "member"]
@@ -40,9 +45,7 @@ Role = Literal["admin", "member"]
 class SignupIn(InputSchema):
     email: Email
     password: Password
-    organization_name: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=2, max_length=200)
-    ]
+    organization_name: OrganizationName
     first_name: PersonName = ""
     last_name: PersonName = ""
 
@@ -73,25 +76,24 @@ class PasswordChangeIn(InputSchema):
 
 
 class ProfilePatch(InputSchema):
-    first_name: PersonName | None = None
-    last_name: PersonName | None = None
-    job_title: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = (
-        None
-    )
-    expertise_tags: Annotated[list[Tag], Field(max_length=10)] | None = None
-    language: Literal["en", "ar"] | None = None
+    """Only the fields given change; none may be null (an empty string clears a text)."""
+
+    first_name: PersonName = None  # type: ignore[assignment]
+    last_name: PersonName = None  # type: ignore[assignment]
+    job_title: ShortText = None  # type: ignore[assignment]
+    expertise_tags: Annotated[list[Tag], Field(max_length=10)] = None  # type: ignore[assignment]
+    language: Literal["en", "ar"] = None  # type: ignore[assignment]
 
 
 class OrganizationPatch(InputSchema):
-    name: (
-        Annotated[str, StringConstraints(strip_whitespace=True, min_length=2, max_length=200)]
-        | None
-    ) = None
-    industry_sector: Sector | None = None
-    size: Size | None = None
-    city: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] | None = None
-    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] | None = None
-    website: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = None
+    """Only the fields given change; none may be null (an empty string clears a text)."""
+
+    name: OrganizationName = None  # type: ignore[assignment]
+    industry_sector: Sector = None  # type: ignore[assignment]
+    size: Size = None  # type: ignore[assignment]
+    city: ShortText = None  # type: ignore[assignment]
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = None  # type: ignore[assignment]
+    website: LongText = None  # type: ignore[assignment]
 
 
 class MemberPatch(InputSchema):

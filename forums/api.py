@@ -12,7 +12,7 @@ from asgiref.sync import sync_to_async
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
-from ninja.pagination import PageNumberPagination, paginate
+from ninja.pagination import paginate
 from pydantic import model_validator
 
 from accounts.authentication import api_auth
@@ -21,9 +21,7 @@ from forums import selectors, services
 from forums.models import Category, Post, Topic
 from forums.schemas import (
     BestAnswerIn,
-    BookmarkOut,
     CategoryOut,
-    LikeOut,
     LockIn,
     MoveIn,
     PinIn,
@@ -32,11 +30,14 @@ from forums.schemas import (
     PostPatch,
     SubscriptionIn,
     SubscriptionOut,
+    TopicBookmarkOut,
     TopicIn,
     TopicListItemOut,
     TopicOut,
     TopicPatch,
 )
+from p2p_sandbox.pagination import OneHopPagination
+from p2p_sandbox.schemas import LikeOut
 
 router = Router(tags=["forums"], auth=api_auth)
 
@@ -71,25 +72,6 @@ class PostsQuery(Schema):
 class PostPageOut(Schema):
     posts: list[PostOut]
     has_more: bool
-
-
-class OneHopPagination(PageNumberPagination):
-    """Page numbers (`page_size` capped at NINJA_MAX_PER_PAGE_SIZE) with the page and the count
-    evaluated in one hop."""
-
-    async def apaginate_queryset(
-        self, queryset: QuerySet, pagination: Any, request: HttpRequest, **params: Any
-    ) -> dict[str, Any]:
-        page_size = self._get_page_size(pagination.page_size)
-        offset = (pagination.page - 1) * page_size
-
-        def page() -> dict[str, Any]:
-            return {
-                "items": list(queryset[offset : offset + page_size]),
-                "count": queryset.count(),
-            }
-
-        return await sync_to_async(page)()
 
 
 def view_topic(user: User, topic_id: int) -> Topic:
@@ -190,7 +172,7 @@ async def like_topic(request: HttpRequest, topic_id: int) -> dict[str, Any]:
     return {"liked": liked, "like_count": like_count}
 
 
-@router.post("/topics/{topic_id}/bookmark", response=BookmarkOut)
+@router.post("/topics/{topic_id}/bookmark", response=TopicBookmarkOut)
 async def bookmark_topic(request: HttpRequest, topic_id: int) -> dict[str, bool]:
     """Bookmarks the topic, or removes the caller's bookmark."""
     bookmarked = await sync_to_async(services.toggle_bookmark)(

@@ -237,10 +237,5 @@ class MoveIn(InputSchema):
     category: int | str
 
 
-class LikeOut(Schema):
-    liked: bool
-    like_count: int
-
-
-class BookmarkOut(Schema):
+class TopicBookmarkOut(Schema):
     bookmarked: bool

@@ -10,7 +10,7 @@ from asgiref.sync import sync_to_async
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema, Status
-from ninja.pagination import PageNumberPagination, paginate
+from ninja.pagination import paginate
 from pydantic import StringConstraints, model_validator
 
 from accounts.authentication import api_auth
@@ -35,6 +35,7 @@ from messaging.schemas import (
     ReadOut,
     UnreadCountsOut,
 )
+from p2p_sandbox.pagination import BoundedPagination, page_bounds
 
 messages_router = Router(tags=["messages"], auth=api_auth)
 notifications_router = Router(tags=["notifications"], auth=api_auth)
@@ -71,15 +72,14 @@ class NotificationFilters(Schema):
     unread: bool = False
 
 
-class DescribedConversationPagination(PageNumberPagination):
+class DescribedConversationPagination(BoundedPagination):
     """Page numbers over `selectors.list_conversations`, each page described as ConversationOut
     dicts (participants, last message) in the same hop."""
 
     async def apaginate_queryset(
         self, queryset: QuerySet, pagination: Any, request: HttpRequest, **params: Any
     ) -> dict[str, Any]:
-        page_size = self._get_page_size(pagination.page_size)
-        offset = (pagination.page - 1) * page_size
+        offset, page_size = page_bounds(pagination.page, pagination.page_size)
 
         def described_page() -> dict[str, Any]:
             participations = list(queryset[offset : offset + page_size])

@@ -28,6 +28,7 @@ from forums import api as forums_api
 from messaging import api as messaging_api
 from p2p_sandbox import ratelimit
 from p2p_sandbox.errors import AppError, RateLimitedError
+from p2p_sandbox.openapi import DocumentedErrorsAPI
 from usecases import api as usecases_api
 
 logger = logging.getLogger(__name__)
@@ -169,7 +170,7 @@ def add_error_handlers(target: NinjaAPI) -> None:
     target.add_exception_handler(Exception, handle_unexpected_error)
 
 
-api = NinjaAPI(
+api = DocumentedErrorsAPI(
     title="P2P Sandbox API",
     version="1",
     description="The JSON API of P2P Sandbox. Errors are {detail, code} with a fitting status.",

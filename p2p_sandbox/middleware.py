@@ -16,20 +16,28 @@ Another project middleware whose hooks do no I/O adopts it with one line:
 """
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth import middleware as auth_middleware
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.messages import middleware as messages_middleware
 from django.contrib.sessions import middleware as sessions_middleware
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import SuspiciousOperation
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.middleware import clickjacking, common, csp, csrf, locale, security
+from django.utils.translation import gettext as _
+from django.views.defaults import bad_request, page_not_found
+
+from p2p_sandbox.api import error_response
+from p2p_sandbox.schemas import unstorable_text_error
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
 
 
 class InLoopMiddlewareMixin:
@@ -162,3 +170,83 @@ def check_security_middleware(**kwargs: object) -> list[Warning]:
         for check_id, required in SECURITY_MIDDLEWARE.items()
         if not any(issubclass(middleware, required) for middleware in installed)
     ]
+
+
+def first_unstorable_field(data: QueryDict) -> tuple[str, str] | None:
+    """The first (name, reason) of a parameter whose name or value PostgreSQL could not store."""
+    for name, values in data.lists():
+        for text in (name, *values):
+            error = unstorable_text_error(text)
+            if error:
+                return name, error
+    return None
+
+
+@dataclass(frozen=True)
+class UnstorableInput:
+    location: str  # "path", "query" or "form"
+    name: str = ""
+    message: str = ""
+
+
+def find_unstorable_input(request: HttpRequest) -> UnstorableInput | None:
+    """The path, query parameter or form field holding a NUL or a lone surrogate: such text
+    would fail in the database, not as bad input. Pure work on the request, no I/O."""
+    if unstorable_text_error(request.path_info):
+        return UnstorableInput("path")
+    try:
+        found, location = first_unstorable_field(request.GET), "query"
+        if found is None and request.method == "POST" and request.content_type == FORM_CONTENT_TYPE:
+            found, location = first_unstorable_field(request.POST), "form"
+    except SuspiciousOperation:
+        return None  # too large or too many fields: the view's own handling answers it
+    if found is None:
+        return None
+    return UnstorableInput(location, *found)
+
+
+def unstorable_input_response(request: HttpRequest, found: UnstorableInput) -> HttpResponse:
+    """A 404 for a path, a 422 (API) or 400 (page) for a query string or form post. Pages are
+    rendered with the site's templates, which may read the user: call it from a thread."""
+    is_api = request.path.startswith("/api/")
+    if found.location == "path":
+        if is_api:
+            return error_response(request, status=404, detail=_("Not found."), code="not_found")
+        return page_not_found(request, ValueError("unstorable path"))
+    name, message, location = found.name, found.message, found.location
+    if is_api:
+        return error_response(
+            request,
+            status=422,
+            detail=f"{name}: {message}",
+            code="validation_error",
+            errors=[{"field": name, "message": message, "location": location}],
+        )
+    return bad_request(request, ValueError("unstorable input"))
+
+
+class UnstorableInputMiddleware:
+    """Refuses a request whose path, query string or form post holds text PostgreSQL cannot
+    store, before any view reads it. JSON bodies are checked by schemas.InputSchema."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable) -> None:
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
+        if iscoroutinefunction(self):
+            return self.__acall__(request)
+        found = find_unstorable_input(request)
+        if found is not None:
+            return unstorable_input_response(request, found)
+        return self.get_response(request)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+        found = find_unstorable_input(request)
+        if found is not None:
+            return await sync_to_async(unstorable_input_response)(request, found)
+        return await self.get_response(request)

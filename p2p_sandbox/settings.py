@@ -54,6 +54,7 @@ MIDDLEWARE = [
     "p2p_sandbox.middleware.SessionMiddleware",
     "accounts.middleware.SessionLimitsMiddleware",
     "p2p_sandbox.middleware.LocaleMiddleware",
+    "p2p_sandbox.middleware.UnstorableInputMiddleware",
     "p2p_sandbox.middleware.CommonMiddleware",
     "p2p_sandbox.middleware.CsrfViewMiddleware",
     "p2p_sandbox.middleware.AuthenticationMiddleware",
@@ -209,8 +210,9 @@ REQUEST_BODY_LIMITS = [
 # API
 
 API_DOCS = DEBUG or config.env_bool(ENV, "API_DOCS")
-# Lists page with ?page=&page_size=; a larger page_size is capped at the maximum, not refused.
-NINJA_PAGINATION_CLASS = "ninja.pagination.PageNumberPagination"
+# Lists page with ?page=&page_size=: a page past pagination.MAX_PAGE is refused, a larger
+# page_size is capped at the maximum.
+NINJA_PAGINATION_CLASS = "p2p_sandbox.pagination.BoundedPagination"
 NINJA_PAGINATION_PER_PAGE = 20
 NINJA_MAX_PER_PAGE_SIZE = 100
 

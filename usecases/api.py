@@ -12,42 +12,36 @@ from collections.abc import Callable, Iterable
 from typing import Annotated, Any, Literal
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from ninja import Field, File, Query, Router, Schema, Status
 from ninja.files import UploadedFile
-from ninja.pagination import PageNumberPagination, paginate
-from pydantic import AfterValidator, BeforeValidator, StringConstraints
+from ninja.pagination import paginate
+from pydantic import BeforeValidator, StringConstraints
 
 from accounts.authentication import api_auth
 from accounts.models import User
-from p2p_sandbox.schemas import InputSchema
+from p2p_sandbox.pagination import OneHopPagination, PageQuery, evaluate_page
+from p2p_sandbox.schemas import InputSchema, LikeOut
 from usecases import media, selectors, services
 from usecases.constants import CITIES, CITIES_BY_KEY, TAG_MAX_LENGTH, BudgetRange, Category
 from usecases.models import Media, UseCase
 from usecases.schemas import (
-    BookmarkOut,
     FacetsOut,
     FeaturedIn,
-    LikeOut,
     MediaOut,
     MetricsIn,
     RejectIn,
     Sort,
+    UseCaseBookmarkOut,
     UseCaseFiltersIn,
     UseCaseIn,
     UseCaseListItemOut,
     UseCaseOut,
     UseCasePatch,
-    without_nul,
 )
 
 router = Router(tags=["use cases"], auth=api_auth)
-
-# Deeper pages are refused rather than sent to the database as a huge OFFSET.
-MAX_PAGE = 10_000
-
 
 # Schemas only this API uses
 
@@ -56,7 +50,6 @@ def query_text(max_length: int) -> object:
     return Annotated[
         str,
         StringConstraints(strip_whitespace=True, max_length=max_length),
-        AfterValidator(without_nul),
     ]
 
 
@@ -85,13 +78,6 @@ class LibraryQuery(UseCaseFiltersIn):
     has_metrics: Annotated[bool | None, BeforeValidator(blank_as_none)] = None
     sort: Annotated[Sort | None, BeforeValidator(blank_as_none)] = None  # type: ignore[valid-type]
     facets: bool = Field(True, description="Count each filter's values (false: `facets` null).")
-
-
-class PageQuery(Schema):
-    page: int = Field(1, ge=1, le=MAX_PAGE)
-    page_size: int | None = Field(
-        None, ge=1, description=f"At most {settings.NINJA_MAX_PER_PAGE_SIZE}; larger is capped."
-    )
 
 
 class LibraryPageOut(Schema):
@@ -132,24 +118,6 @@ class OptionsOut(Schema):
     categories: list[OptionOut]
     budget_ranges: list[OptionOut]
     cities: list[CityOut]
-
-
-def evaluate_page(queryset: QuerySet, page: int, page_size: int | None) -> dict[str, Any]:
-    size = min(page_size or settings.NINJA_PAGINATION_PER_PAGE, settings.NINJA_MAX_PER_PAGE_SIZE)
-    offset = (page - 1) * size
-    return {"items": list(queryset[offset : offset + size]), "count": queryset.count()}
-
-
-class OneHopPagination(PageNumberPagination):
-    """Page numbers (`page_size` capped at NINJA_MAX_PER_PAGE_SIZE) with the page and the count
-    evaluated in one hop."""
-
-    Input = PageQuery
-
-    async def apaginate_queryset(
-        self, queryset: QuerySet, pagination: Any, request: HttpRequest, **params: Any
-    ) -> dict[str, Any]:
-        return await sync_to_async(evaluate_page)(queryset, pagination.page, pagination.page_size)
 
 
 # What each operation runs in its hop
@@ -344,7 +312,7 @@ async def like_use_case(
     return {"liked": liked, "like_count": like_count}
 
 
-@router.post("/{use_case_id}/bookmark", response=BookmarkOut)
+@router.post("/{use_case_id}/bookmark", response=UseCaseBookmarkOut)
 async def bookmark_use_case(
     request: HttpRequest, use_case_id: int, payload: BookmarkIn | None = None
 ) -> dict[str, Any]:

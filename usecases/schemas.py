@@ -3,7 +3,7 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from ninja import Schema
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import Field, StringConstraints
 
 from messaging.schemas import PersonBriefOut
 from p2p_sandbox.markdown import to_plain_text
@@ -24,18 +24,10 @@ from usecases.selectors import SORTS, media_url
 SUMMARY_LENGTH = 200
 
 
-def without_nul(value: str) -> str:
-    """PostgreSQL text cannot hold NUL: refuse it as bad input instead of failing on save."""
-    if "\x00" in value:
-        raise ValueError("Must not contain NUL characters.")
-    return value
-
-
 def text(max_length: int, min_length: int = 0) -> object:
     return Annotated[
         str,
         StringConstraints(strip_whitespace=True, min_length=min_length, max_length=max_length),
-        AfterValidator(without_nul),
     ]
 
 
@@ -145,7 +137,7 @@ class MediaOut(Schema):
         return media_url(media, "small")
 
 
-class OrganizationBriefOut(Schema):
+class UseCaseOrganizationOut(Schema):
     id: int
     name: str
     slug: str
@@ -160,7 +152,7 @@ class UseCaseListItemOut(Schema):
     visibility: str
     category: str
     category_label: str
-    organization: OrganizationBriefOut
+    organization: UseCaseOrganizationOut
     author: PersonBriefOut | None
     summary: str
     site_name: str
@@ -291,11 +283,6 @@ class FeaturedIn(InputSchema):
     is_featured: bool
 
 
-class LikeOut(Schema):
-    liked: bool
-    like_count: int
-
-
-class BookmarkOut(Schema):
+class UseCaseBookmarkOut(Schema):
     bookmarked: bool
     bookmark_count: int
