@@ -169,6 +169,11 @@ def test_work_of_a_killed_worker_is_done_once_within_two_minutes(
     holding_smtp.wait_for_delivery(timeout=max(RECOVERY_LIMIT - (time.monotonic() - killed_at), 1))
     recovered_in = time.monotonic() - killed_at
 
+    def email_marked_sent() -> bool:
+        return OutboundEmail.objects.get(pk=email.pk).state == OutboundEmail.State.SENT
+
+    # The server has the message before the worker records the send.
+    wait_until(email_marked_sent, timeout=30, message="the delivered email was not marked sent")
     media.refresh_from_db()
     email.refresh_from_db()
     message_ids = {
