@@ -11,6 +11,9 @@ from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 TRUE_VALUES = {"1", "true", "yes", "on"}
 FALSE_VALUES = {"0", "false", "no", "off", ""}
@@ -108,7 +111,16 @@ def channel_layers(env: Mapping[str, str]) -> dict[str, Any]:
             "CONFIG": {
                 # redis-py 8 reads with a 5 s socket timeout by default, which cuts the layer's
                 # 5 s blocking BZPOPMIN short and drops idle sockets: allow longer reads.
-                "hosts": [{"address": redis_url, "socket_timeout": 15}],
+                # After Redis restarts, the pool's connections are dead without knowing it
+                # (redis-py does not retry by default): each command retries once, at once, on a
+                # fresh connection.
+                "hosts": [
+                    {
+                        "address": redis_url,
+                        "socket_timeout": 15,
+                        "retry": Retry(NoBackoff(), 1, (RedisConnectionError,)),
+                    }
+                ],
                 "prefix": env.get("CHANNEL_LAYER_PREFIX", "p2p:asgi"),
                 "capacity": 1500,
                 "expiry": 60,

@@ -16,14 +16,16 @@ os.environ.setdefault("RATE_LIMIT_SEARCHES", "100000/m")
 os.environ.setdefault("RATE_LIMIT_FRAMES", "100000/m")
 os.environ.setdefault("RATE_LIMIT_ANONYMOUS", "100000/m")
 
+from p2p_sandbox import config
 from p2p_sandbox.settings import *  # noqa: F403
 
 # A file, not memory, so that servers and workers started by tests share the test database.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / ".test-db.sqlite3")}  # noqa: F405
 
-# Tasks run in-process when queued; the tests that need a real worker start one themselves.
-CELERY_TASK_ALWAYS_EAGER = True
+# Tasks run in-process when queued; the tests that need a real worker start one themselves. A
+# server a test starts queues on the broker instead with TEST_CELERY_EAGER=0.
+CELERY_TASK_ALWAYS_EAGER = config.env_bool(os.environ, "TEST_CELERY_EAGER", default=True)
 # Set here, not by the test runner: the WebSocket origin check reads it when asgi.py is imported.
 ALLOWED_HOSTS = ["testserver", "localhost", "127.0.0.1"]
 # Test requests and the servers tests start use plain http.

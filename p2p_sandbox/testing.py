@@ -2,16 +2,18 @@
 that run on the test database."""
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
+import redis
 from django.conf import settings
 from django.db import connection
 
@@ -107,6 +109,61 @@ def process_env(application_name: str, **overrides: str) -> dict[str, str]:
     }
     env.update(overrides)
     return env
+
+
+@dataclass
+class RedisServer:
+    """A Redis server of a test's own, on a free port, without persistence: a restart starts it
+    empty, as a Redis that lost its memory does."""
+
+    log_dir: Path
+    port: int = field(default_factory=free_port)
+    running: RunningProcess | None = None
+    starts: int = 0
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def answers(self) -> bool:
+        client = redis.Redis.from_url(self.url, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            return bool(client.ping())
+        except redis.ConnectionError:
+            return False
+        finally:
+            client.close()
+
+    def start(self) -> None:
+        self.starts += 1
+        executable = shutil.which("redis-server") or "redis-server"
+        self.running = start_process(
+            [executable, "--port", str(self.port), "--save", "", "--appendonly", "no"],
+            env={"PATH": os.environ.get("PATH", os.defpath)},
+            log_path=self.log_dir / f"redis-{self.port}-{self.starts}.log",
+        )
+        wait_until(self.answers, timeout=SERVER_START_TIMEOUT, message="Redis did not start")
+
+    def stop(self) -> None:
+        """Stop the server and wait until its port refuses connections."""
+        if self.running is not None:
+            self.running.stop()
+            self.running = None
+        wait_until(
+            lambda: not port_open(self.url, timeout=0.5), timeout=10, message="Redis still answers"
+        )
+
+
+@contextmanager
+def redis_server(log_dir: Path) -> Iterator[RedisServer]:
+    """A started RedisServer, stopped when the block ends."""
+    server = RedisServer(log_dir)
+    server.start()
+    try:
+        yield server
+    finally:
+        if server.running is not None:
+            server.running.stop()
 
 
 @contextmanager

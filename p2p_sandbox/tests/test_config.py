@@ -6,6 +6,9 @@ from pathlib import Path
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from p2p_sandbox import config
 
@@ -65,7 +68,11 @@ def test_redis_url_switches_channel_layer_cache_and_broker() -> None:
 
     assert layer["BACKEND"] == "channels_redis.core.RedisChannelLayer"
     assert layer["CONFIG"]["hosts"] == [
-        {"address": "redis://cache.internal:6380/2", "socket_timeout": 15}
+        {
+            "address": "redis://cache.internal:6380/2",
+            "socket_timeout": 15,
+            "retry": Retry(NoBackoff(), 1, (RedisConnectionError,)),
+        }
     ]
     assert cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
     assert cache["LOCATION"] == "redis://cache.internal:6380/2"
