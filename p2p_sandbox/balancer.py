@@ -4,7 +4,7 @@
 
 Starts one ASGI server per process on 127.0.0.1 (ports after --port), renders deploy/haproxy.cfg
 with their backend list and runs HAProxy in the foreground on --port. A web process that exits
-is started again; HAProxy's health checks (GET /health/ready) take it out of and back into the
+is started again; HAProxy's health checks (GET /health) take it out of and back into the
 rotation. SIGTERM or SIGINT stops everything.
 """
 

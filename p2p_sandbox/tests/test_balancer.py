@@ -200,7 +200,7 @@ async def receive_type(socket: ClientConnection, frame_type: str) -> dict[str, A
             return frame
 
 
-def test_render_config_lists_every_backend_and_checks_readiness() -> None:
+def test_render_config_lists_every_backend_and_checks_liveness() -> None:
     config = render_config(
         bind="0.0.0.0:8000", backends=backends_for(3, 8001), check_host="p2p.example"
     )
@@ -212,7 +212,7 @@ def test_render_config_lists_every_backend_and_checks_readiness() -> None:
         "server web3 127.0.0.1:8003",
     ]
     assert "    bind 0.0.0.0:8000\n" in config
-    assert "uri /health/ready ver HTTP/1.1 hdr Host p2p.example" in config
+    assert "uri /health ver HTTP/1.1 hdr Host p2p.example" in config
     assert SERVED_BY not in config
     assert "stats socket" not in config
 
