@@ -1,7 +1,8 @@
 """Input and output schemas of the forums.
 
 Input schemas only check types: lengths, tags and categories are checked by the services, which
-answer the forums' own error codes (invalid_title, invalid_tags, ...).
+answer the forums' own error codes (invalid_title, invalid_tags, ...). The limits are still
+documented in the OpenAPI schema (`documented_limit`), so a client sees them before it sends.
 
 Per-viewer fields (`is_liked`, `is_bookmarked`, `subscription`) come from the selectors'
 annotations; an object without them (a broadcast payload) renders them false / null.
@@ -10,10 +11,19 @@ annotations; an object without them (a broadcast payload) renders them false / n
 from datetime import datetime
 from typing import Literal
 
-from ninja import Schema
+from ninja import Field, Schema
 
 from accounts.models import User
-from forums.models import Category, Post, Topic
+from forums.models import (
+    MAX_CONTENT_LENGTH,
+    MAX_TAG_LENGTH,
+    MAX_TAGS,
+    MAX_TITLE_LENGTH,
+    MIN_TITLE_LENGTH,
+    Category,
+    Post,
+    Topic,
+)
 from messaging.schemas import PersonBriefOut
 from p2p_sandbox.markdown import to_plain_text
 from p2p_sandbox.schemas import InputSchema
@@ -21,6 +31,16 @@ from p2p_sandbox.schemas import InputSchema
 EXCERPT_LENGTH = 160
 
 SubscriptionLevel = Literal["following", "muted"]
+
+
+def documented_limit(default: object = ..., **limits: int) -> object:
+    """A field whose limits (JSON Schema keywords: maxLength, maxItems, ...) the OpenAPI schema
+    shows while the service enforces them with the forums' own error codes."""
+    return Field(default, json_schema_extra=limits)
+
+
+TITLE = {"minLength": MIN_TITLE_LENGTH, "maxLength": MAX_TITLE_LENGTH}
+TAGS = {"maxItems": MAX_TAGS, "items": {"type": "string", "maxLength": MAX_TAG_LENGTH}}
 
 
 def person_name(user: User | None) -> str | None:
@@ -58,18 +78,18 @@ class CategoryOut(Schema):
 
 
 class TopicIn(InputSchema):
-    title: str
+    title: str = documented_limit(**TITLE)
     category: int | str
-    content: str = ""
-    tags: list[str] = []
+    content: str = documented_limit("", maxLength=MAX_CONTENT_LENGTH)
+    tags: list[str] = documented_limit([], **TAGS)
 
 
 class TopicPatch(InputSchema):
     """Only the fields given change."""
 
-    title: str | None = None
-    content: str | None = None
-    tags: list[str] | None = None
+    title: str | None = documented_limit(None, **TITLE)
+    content: str | None = documented_limit(None, maxLength=MAX_CONTENT_LENGTH)
+    tags: list[str] | None = documented_limit(None, **TAGS)
 
 
 class TopicResolvers(Schema):
@@ -149,12 +169,12 @@ class TopicListItemOut(TopicResolvers):
 
 
 class PostIn(InputSchema):
-    content: str
+    content: str = documented_limit(minLength=1, maxLength=MAX_CONTENT_LENGTH)
     reply_to: int | None = None
 
 
 class PostPatch(InputSchema):
-    content: str
+    content: str = documented_limit(minLength=1, maxLength=MAX_CONTENT_LENGTH)
 
 
 class ReplyToOut(Schema):

@@ -92,3 +92,15 @@ def test_openapi_error_schemas_hold_detail_and_code() -> None:
     assert components["ErrorOut"]["required"] == ["detail", "code"]
     assert components["ValidationErrorOut"]["required"] == ["detail", "code"]
     assert set(components["ValidationErrorOut"]["properties"]) == {"detail", "code", "errors"}
+
+
+def test_openapi_documents_the_input_limits_the_services_enforce() -> None:
+    schemas = openapi()["components"]["schemas"]
+
+    topic = schemas["TopicIn"]["properties"]
+    assert (topic["title"]["minLength"], topic["title"]["maxLength"]) == (8, 150)
+    assert topic["content"]["maxLength"] == 5000
+    assert (topic["tags"]["maxItems"], topic["tags"]["items"]["maxLength"]) == (5, 30)
+    post = schemas["PostIn"]["properties"]["content"]
+    assert (post["minLength"], post["maxLength"]) == (1, 5000)
+    assert schemas["TopicPatch"]["properties"]["title"]["maxLength"] == 150
