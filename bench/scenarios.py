@@ -40,6 +40,12 @@ class Variant:
     # Scenarios of sockets: how bench/msgload.py (messaging) or bench/forumload.py
     # (forum_viewers) loads it (socket, http or echo).
     mode: str | None = None
+    # A scenario's authenticated read (`Scenario.read_path`): the credential every request
+    # carries, "session" (the cookie) or "token" (Authorization: Bearer); None: none.
+    auth: str | None = None
+    # Pinned to both CPUs (the server's and the load generator's) instead of the server's: a
+    # topology of several processes (e.g. two web processes behind HAProxy).
+    both_cpus: bool = False
 
 
 @dataclass(frozen=True)
@@ -121,6 +127,12 @@ class Scenario:
     default_timeout: int = 30
     # Users seeded, unless --users (login's users; messaging's paired users; forum viewers).
     default_users: int = 500
+    # A closed-loop scenario that loads this path instead of `path`, with each variant's
+    # credential (`Variant.auth`): the runner seeds a user, a session and an API token
+    # (bench.seed --reader) and, after the `path` check, proves every variant answers this path
+    # with exactly the seeded expected body.
+    read_path: str | None = None
+    read_content_type: str = "application/json; charset=utf-8"
 
     @property
     def open_model(self) -> bool:
@@ -285,6 +297,109 @@ HEALTH = Scenario(
         Ratio("project Daphne / project Granian", "project-daphne", "project-granian"),
         Ratio("project / raw ASGI, Granian", "project-granian", "raw-granian"),
     ),
+)
+
+SYNC_READ_WSGI = "bench.servers.sync_read_wsgi:application"
+SYNC_READ_SETTINGS = "bench.servers.sync_read_settings"
+READ_PATH = "/api/v1/forums/categories"
+CREDENTIALS = {"session": "session cookie", "token": "Bearer token"}
+
+
+def authread_variants() -> tuple[Variant, ...]:
+    project = [
+        Variant(
+            f"project-{auth}-{server}",
+            f"the project under {server.capitalize()}: GET {READ_PATH} (full middleware, ninja, "
+            f"async operation) with the {credential}",
+            build(PROJECT_ASGI),
+            "p2p_sandbox.settings",
+            auth=auth,
+        )
+        for server, build in (("daphne", daphne), ("uvicorn", uvicorn))
+        for auth, credential in CREDENTIALS.items()
+    ]
+    baselines = [
+        Variant(
+            f"bare-{server}",
+            f"a bare Django async view (project settings, no middleware, no auth) under "
+            f"{server.capitalize()}: the same query in one sync_to_async hop, the same bytes",
+            build(BARE_ASGI),
+            "bench.servers.bare_settings",
+        )
+        for server, build in (("daphne", daphne), ("uvicorn", uvicorn))
+    ]
+    sync = [
+        Variant(
+            f"sync-gunicorn-{auth}",
+            f"the same read as a sync view (the project's selector, schema, settings and full "
+            f"middleware; the {credential} checked synchronously) under gunicorn gthread "
+            "(2 workers x 8 threads)",
+            gunicorn_gthread(SYNC_READ_WSGI),
+            SYNC_READ_SETTINGS,
+            auth=auth,
+        )
+        for auth, credential in CREDENTIALS.items()
+    ]
+    raw = [
+        Variant(
+            f"raw-{server}",
+            f"a raw ASGI app returning the same bytes, under {server.capitalize()}",
+            build(RAW_ASGI),
+            None,
+        )
+        for server, build in (("daphne", daphne), ("uvicorn", uvicorn))
+    ]
+    return (*project, *baselines, *sync, *raw)
+
+
+AUTHREAD_VARIANTS = authread_variants()
+AUTHREAD_RATIOS = (
+    # BENCHMARKS.md's targets: at least 0.8x the bare view under the same server, and at least
+    # 1.0x the sync build with the same credential.
+    Ratio(
+        "project session / bare Django, Daphne (>= 0.8)", "project-session-daphne", "bare-daphne"
+    ),
+    Ratio("project token / bare Django, Daphne (>= 0.8)", "project-token-daphne", "bare-daphne"),
+    Ratio(
+        "project session / bare Django, uvicorn (>= 0.8)", "project-session-uvicorn", "bare-uvicorn"
+    ),
+    Ratio("project token / bare Django, uvicorn (>= 0.8)", "project-token-uvicorn", "bare-uvicorn"),
+    Ratio(
+        "project session Daphne / sync WSGI session (>= 1.0)",
+        "project-session-daphne",
+        "sync-gunicorn-session",
+    ),
+    Ratio(
+        "project token Daphne / sync WSGI token (>= 1.0)",
+        "project-token-daphne",
+        "sync-gunicorn-token",
+    ),
+    Ratio(
+        "project session uvicorn / sync WSGI session (>= 1.0)",
+        "project-session-uvicorn",
+        "sync-gunicorn-session",
+    ),
+    Ratio(
+        "project token uvicorn / sync WSGI token (>= 1.0)",
+        "project-token-uvicorn",
+        "sync-gunicorn-token",
+    ),
+    Ratio("bare Django / raw ASGI, Daphne", "bare-daphne", "raw-daphne"),
+    Ratio("bare Django / raw ASGI, uvicorn", "bare-uvicorn", "raw-uvicorn"),
+    Ratio("project session Daphne / uvicorn", "project-session-daphne", "project-session-uvicorn"),
+)
+
+AUTHREAD = Scenario(
+    name="authread",
+    description=f"GET {READ_PATH} on PostgreSQL: the cheapest authenticated API read (the "
+    "categories and their counts, one query), with a session cookie and with a Bearer token, "
+    "against a bare async view and the sync build under gunicorn; closed loop",
+    variants=AUTHREAD_VARIANTS,
+    default_variants=tuple(variant.name for variant in AUTHREAD_VARIANTS),
+    default_loads=(Load(50),),
+    ratios=AUTHREAD_RATIOS,
+    database="postgres",
+    read_path=READ_PATH,
 )
 
 SYNC_LOGIN_WSGI = "bench.servers.sync_login_wsgi:application"
@@ -628,6 +743,7 @@ SCENARIOS: dict[str, Scenario] = {
     scenario.name: scenario
     for scenario in (
         HEALTH,
+        AUTHREAD,
         LOGIN,
         SIGNUP,
         MESSAGING,
