@@ -692,6 +692,7 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace) -> int:
     )
     env = server_environment("", scenario.unset_env)
     env.pop("BENCH_RAW_ROUTE", None)
+    env.update(scenario.server_env)
     unset = [name for name in scenario.unset_env if name in os.environ]
     if unset:
         _progress(f"unset for the servers: {', '.join(unset)}")
@@ -786,6 +787,7 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace) -> int:
             "database_application_name": database.application_name,
             "redis": bool(env.get("REDIS_URL", "").strip()),
             "unset_for_servers": unset,
+            "set_for_servers": dict(scenario.server_env),
             "host": HOST,
         },
         "data": database.seed,
