@@ -270,10 +270,16 @@ class OpenModel:
 
 
 def generator_for(
-    load: Load, *, cpu: int, timeout_s: int, open_model: OpenModel | None = None
+    load: Load,
+    *,
+    cpu: int,
+    timeout_s: int,
+    open_model: OpenModel | None = None,
+    headers: tuple[str, ...] = (),
 ) -> LoadGenerator:
+    """`headers`: "Name: value" lines wrk sends with every request (closed loop only)."""
     if load.rate is None:
-        return WrkClosedLoop(cpu=cpu, timeout_s=timeout_s)
+        return WrkClosedLoop(cpu=cpu, timeout_s=timeout_s, headers=headers)
     if open_model is None:
         raise LoadError("this scenario has no open-model workload (see bench/workloads.py)")
     return open_model

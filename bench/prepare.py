@@ -89,6 +89,18 @@ def seed_login_users(env: dict[str, str], log_path: Path, users: int) -> dict[st
     return _result(_run(command, env, log_path, "bench.seed"), "bench.seed")
 
 
+def seed_reader(env: dict[str, str], log_path: Path, credentials_file: Path) -> dict[str, object]:
+    """authread's user, session and token; what the servers need goes to `credentials_file`."""
+    command = [
+        sys.executable,
+        "-m",
+        "bench.seed",
+        "--reader",
+        f"--sessions-file={credentials_file}",
+    ]
+    return _result(_run(command, env, log_path, "bench.seed --reader"), "bench.seed --reader")
+
+
 def measure_hasher(
     env: dict[str, str], log_path: Path, *, cpu: int, repeat: int
 ) -> dict[str, object]:

@@ -319,10 +319,19 @@ def table(results: dict[str, Any]) -> str:
     ]
     if results.get("data"):
         data = results["data"]
-        lines.append(
-            f"data: {data['users']} users ({data['emails']}), one {data['hasher']} hash for all"
-        )
+        if "api_tokens" in data:
+            lines.append(
+                f"data: one verified user ({data['email']}) with a session and an API token; "
+                f"{scenario['path']} answers {data['expected_body_bytes']} bytes "
+                f"({data['categories']} categories)"
+            )
+        else:
+            lines.append(
+                f"data: {data['users']} users ({data['emails']}), one {data['hasher']} hash for all"
+            )
     lines.append(OPEN_LEGEND if open_model else LEGEND)
+    # The variant column: as wide as the longest name.
+    width = max([16, *(len(name) for block in results["summary"] for name in block["variants"])])
     for block in results["summary"]:
         load = Load(block["load"]["connections"], block["load"]["rate"])
         heading = f"{load.label} ({load.kind} loop)"
@@ -337,16 +346,17 @@ def table(results: dict[str, Any]) -> str:
             columns = _open_columns(row) if load.rate is not None else _columns(row)
             if index == 0:
                 lines.append(
-                    f"{'variant':<16} " + " ".join(f"{head:>{width}}" for head, width, _ in columns)
+                    f"{'variant':<{width}} "
+                    + " ".join(f"{head:>{cell_width}}" for head, cell_width, _ in columns)
                 )
-            lines.append(f"{name:<16} " + " ".join(cell for _, _, cell in columns))
+            lines.append(f"{name:<{width}} " + " ".join(cell for _, _, cell in columns))
             if load.rate is not None:
                 pooled = row["latency_ms_pooled"]
                 statuses = ", ".join(
                     f"{status} x{count}" for status, count in row["statuses_total"].items()
                 )
                 lines.append(
-                    f"{'':<16} all {sum(row['statuses_total'].values())} responses together: "
+                    f"{'':<{width}} all {sum(row['statuses_total'].values())} responses together: "
                     + " ".join(
                         f"{key} {format_number(pooled[key], width=1)}" for key in LATENCY_COLUMNS
                     )
@@ -362,7 +372,8 @@ def table(results: dict[str, Any]) -> str:
                 spread = ", ".join(
                     "-" if value is None else f"{value:.2f}" for value in ratio["per_repetition"]
                 )
-                lines.append(f"  {ratio['label']:<34} {value:>7}   ({spread})")
+                label_width = max(34, *(len(r["label"]) for r in block["ratios"]))
+                lines.append(f"  {ratio['label']:<{label_width}} {value:>7}   ({spread})")
     if results.get("hasher"):
         lines += _hasher_lines(results["hasher"], results["summary"])
     targets = _target_lines(results)

@@ -38,7 +38,7 @@ from bench import prepare
 from bench.loadgen import LoadError, OpenModel, WrkClosedLoop, generator_for, wrk_version
 from bench.monitor import DatabaseConnectionCounter, Monitor, wait_until_idle
 from bench.report import summarize, table
-from bench.scenarios import HOST, SCENARIOS, Load, Scenario
+from bench.scenarios import HOST, SCENARIOS, Load, Scenario, Variant
 from bench.server import ROOT, Server, ServerError
 from bench.workloads import WORKLOADS, RequestPlan
 
@@ -393,6 +393,21 @@ def _raise_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+@dataclass(frozen=True)
+class AuthenticatedRead:
+    """A scenario's authenticated read (`Scenario.read_path`): the seeded credentials as request
+    headers, and the exact answer every variant must give."""
+
+    path: str
+    # "Name: value" lines by Variant.auth.
+    headers: dict[str, tuple[str, ...]]
+    content_type: str
+    body: bytes
+
+    def headers_for(self, variant: Variant) -> tuple[str, ...]:
+        return self.headers[variant.auth] if variant.auth is not None else ()
+
+
 def run_variant(
     scenario: Scenario,
     server: Server,
@@ -401,9 +416,11 @@ def run_variant(
     repetition: int,
     database: DatabaseConnectionCounter | None,
     open_model: OpenModel | None,
+    read: AuthenticatedRead | None = None,
 ) -> list[dict[str, Any]]:
     start_s = server.wait_ready(scenario)
     probe_s = None
+    headers = read.headers_for(server.variant) if read is not None else ()
     if open_model is not None:
         # The real request, checked once, before any load: it must be exactly right.
         probe_s = server.probe(WORKLOADS[open_model.workload], open_model.plan, open_model.first)
@@ -413,9 +430,14 @@ def run_variant(
             open_model.run(url, Load(args.max_connections, loads[0].rate), args.warmup)
     else:
         url = server.url(scenario.path)
+        if read is not None:
+            server.check_answer(
+                read.path, headers=headers, expected=(200, read.content_type, read.body)
+            )
+            url = server.url(read.path)
         if args.warmup:
             warmup = Load(min(WARMUP_CONNECTIONS, max(load.connections for load in loads)))
-            WrkClosedLoop(cpu=args.loadgen_cpu, timeout_s=args.timeout).run(
+            WrkClosedLoop(cpu=args.loadgen_cpu, timeout_s=args.timeout, headers=headers).run(
                 url, warmup, args.warmup
             )
     runs = []
@@ -433,7 +455,11 @@ def run_variant(
         started_at = _now()
         try:
             generator = generator_for(
-                load, cpu=args.loadgen_cpu, timeout_s=args.timeout, open_model=open_model
+                load,
+                cpu=args.loadgen_cpu,
+                timeout_s=args.timeout,
+                open_model=open_model,
+                headers=headers,
             )
             result = generator.run(url, load, args.duration)
         finally:
@@ -457,7 +483,7 @@ def run_variant(
         latency = result.latency_ms
         errors = sum(result.errors.values())
         _progress(
-            f"  rep {repetition} {server.variant.name:<16} {load.label:<18} "
+            f"  rep {repetition} {server.variant.name:<23} {load.label:<18} "
             f"{result.requests_per_s:>9.1f} req/s  "
             + "  ".join(
                 f"{key} " + (f"{latency[key]:>8.2f} ms" if latency[key] is not None else "- ms")
@@ -483,6 +509,46 @@ class Database:
     # Created by the runner (dropped at the end when it is PostgreSQL).
     created: str | None = None
     seed: dict[str, Any] | None = None
+    read: AuthenticatedRead | None = None
+
+
+READER_FILE = "reader.json"
+# bench/servers/raw_asgi.py answers the read's path with these bytes.
+RAW_ROUTE_FILE = "raw-route.json"
+
+
+def seed_reader(
+    scenario: Scenario, log_dir: Path, env: dict[str, str]
+) -> tuple[AuthenticatedRead, dict[str, Any]]:
+    """The read's user, session and token (bench.seed --reader), and the raw baseline's route
+    (BENCH_RAW_ROUTE, set in `env`)."""
+    assert scenario.read_path is not None
+    credentials_file = log_dir / READER_FILE
+    seed = prepare.seed_reader(env, log_dir / "prepare.log", credentials_file)
+    seeded = json.loads(credentials_file.read_text())
+    if seeded["path"] != scenario.read_path:
+        raise prepare.DatabaseError(f"bench.seed --reader seeded {seeded['path']!r}")
+    read = AuthenticatedRead(
+        path=scenario.read_path,
+        headers={
+            "session": (f"Cookie: {seeded['cookie_name']}={seeded['session_key']}",),
+            "token": (f"Authorization: Bearer {seeded['token']}",),
+        },
+        content_type=scenario.read_content_type,
+        body=seeded["expected_body"].encode(),
+    )
+    route_file = log_dir / RAW_ROUTE_FILE
+    route_file.write_text(
+        json.dumps(
+            {"path": read.path, "content_type": read.content_type, "body": seeded["expected_body"]}
+        )
+    )
+    env["BENCH_RAW_ROUTE"] = str(route_file)
+    return read, {
+        **seed,
+        "expected_body_bytes": len(read.body),
+        "expected_body": seeded["expected_body"],
+    }
 
 
 def prepare_database(
@@ -515,6 +581,13 @@ def prepare_database(
             f"seeded {database.seed['users']} users ({database.seed['hashes_computed']} "
             f"{database.seed['hasher']} hash) in {database.seed['seconds']} s"
         )
+    if scenario.read_path is not None:
+        database.read, database.seed = seed_reader(scenario, log_dir, env)
+        _progress(
+            f"seeded a reader with a session and an API token; {scenario.read_path} answers "
+            f"{database.seed['expected_body_bytes']} bytes ({database.seed['categories']} "
+            "categories)"
+        )
     return database
 
 
@@ -541,6 +614,17 @@ def describe_scenario(scenario: Scenario) -> dict[str, Any]:
         "expected_content_type": scenario.expected_content_type,
         "expected_body": scenario.expected_body.decode(),
     }
+    if scenario.read_path is not None:
+        return {
+            **described,
+            "method": "GET",
+            "path": scenario.read_path,
+            "expected_status": 200,
+            "expected_content_type": scenario.read_content_type,
+            "expected_body": "data.expected_body: built by bench.seed --reader from the rows",
+            "credentials": "by variant: a session cookie, an Authorization: Bearer token, none",
+            "ready_check": ready,
+        }
     if scenario.workload is None:
         return {**described, **ready}
     workload = WORKLOADS[scenario.workload]
@@ -607,6 +691,8 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace) -> int:
         f"{args.repetitions} repetitions x {duration} s; server logs in {log_dir}"
     )
     env = server_environment("", scenario.unset_env)
+    env.pop("BENCH_RAW_ROUTE", None)
+    env.update(scenario.server_env)
     unset = [name for name in scenario.unset_env if name in os.environ]
     if unset:
         _progress(f"unset for the servers: {', '.join(unset)}")
@@ -637,11 +723,21 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace) -> int:
                 variant_env = dict(env)
                 if variant.settings_module:
                     variant_env["DJANGO_SETTINGS_MODULE"] = variant.settings_module
-                with Server(
-                    variant, cpu=args.server_cpu, env=variant_env, log_dir=log_dir
-                ) as server:
+                cpu = (
+                    f"{args.server_cpu},{args.loadgen_cpu}"
+                    if variant.both_cpus
+                    else args.server_cpu
+                )
+                with Server(variant, cpu=cpu, env=variant_env, log_dir=log_dir) as server:
                     runs += run_variant(
-                        scenario, server, loads, scenario_args, repetition, counter, open_model
+                        scenario,
+                        server,
+                        loads,
+                        scenario_args,
+                        repetition,
+                        counter,
+                        open_model,
+                        database.read,
                     )
     except (ServerError, LoadError, prepare.DatabaseError) as error:
         _progress(f"benchmark aborted: {error}\nserver logs (and database) kept in {log_dir}")
@@ -691,6 +787,7 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace) -> int:
             "database_application_name": database.application_name,
             "redis": bool(env.get("REDIS_URL", "").strip()),
             "unset_for_servers": unset,
+            "set_for_servers": dict(scenario.server_env),
             "host": HOST,
         },
         "data": database.seed,
@@ -701,6 +798,10 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace) -> int:
                 "description": scenario.variant(name).description,
                 "command": scenario.variant(name).command("PORT"),
                 "settings_module": scenario.variant(name).settings_module,
+                "credential": scenario.variant(name).auth,
+                "cpus": "server and load generator"
+                if scenario.variant(name).both_cpus
+                else "server",
             }
             for name in names
         },
@@ -708,8 +809,11 @@ def run_scenario(scenario: Scenario, args: argparse.Namespace) -> int:
         "summary": summarize(scenario, runs, names, loads),
         "runs": runs,
     }
-    # A run on a PostgreSQL database of its own does not overwrite the default (SQLite) one.
-    suffix = "-postgres" if database.created == "postgres" else ""
+    # A run on a PostgreSQL database of its own does not overwrite the default (SQLite) one; a
+    # scenario that is on PostgreSQL by default keeps its plain name.
+    suffix = (
+        "-postgres" if database.created == "postgres" and scenario.database != "postgres" else ""
+    )
     output = args.output or RESULTS_DIR / f"{scenario.name}{suffix}.json"
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(results, indent=2) + "\n")

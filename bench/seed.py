@@ -11,6 +11,8 @@
         --sessions-file /tmp/credentials.json
     DATABASE_URL=... python -m bench.seed --upload-authors 10 --upload-use-cases 40 \
         --sessions-file /tmp/credentials.json
+    DATABASE_URL=... SECRET_KEY=... python -m bench.seed --reader \
+        --sessions-file /tmp/credentials.json
 
 `--users`, the login scenario's: N verified users of one organization, all with the same password.
 
@@ -39,6 +41,11 @@ organizations, with every derived field (HTML, search document, tag rows, metric
 reaction counters) as the services write it; `--library-credentials`: a fresh session and API
 token of its viewer. `--upload-authors` (with `--upload-use-cases` drafts each), the
 usecases_upload scenario's authors and their API tokens. See bench/usecase_seed.py.
+
+`--reader`, the authread scenario's: one verified user of a fourth organization with a signed-in
+session and a personal API token (`accounts.services.create_api_token`), and the exact answer
+of `GET /api/v1/forums/categories`, built here from the rows (the categories of the data
+migration, no topics), not by the code under test: every variant's answer is compared with it.
 """
 
 import argparse
@@ -59,6 +66,10 @@ FORUM_DOMAIN = "bench-forum.example"
 FORUM_ORGANIZATION = "Bench Forum Works"
 FORUM_TOPIC_TITLE = "Line 3 stops every night at 02:00: who has seen this?"
 FORUM_POSTER_INDEX = 1
+READER_PASSWORD = "Bench-Reader-Flange-2026"  # noqa: S105
+READER_DOMAIN = "bench-reader.example"
+READER_ORGANIZATION = "Bench Reader Works"
+READ_PATH = "/api/v1/forums/categories"
 
 
 def messaging_email(index: int) -> str:
@@ -281,6 +292,65 @@ def create_forum_sessions(sessions_file: str) -> dict[str, object]:
     }
 
 
+def seed_reader(credentials_file: str) -> dict[str, object]:
+    """The reader, its session and token, and the expected answer, to `credentials_file`."""
+    from django.conf import settings
+    from django.contrib.auth.hashers import make_password
+    from django.db.models import Sum
+
+    from accounts.models import User
+    from accounts.services import create_api_token
+    from forums.models import Category, Topic
+
+    if User.objects.filter(email__endswith=f"@{READER_DOMAIN}").exists():
+        raise SystemExit(f"users @{READER_DOMAIN} exist already: seed a fresh database")
+    started = time.perf_counter()
+    [user] = create_verified_users(
+        1,
+        organization=(READER_ORGANIZATION, "bench-reader-works", READER_DOMAIN),
+        email=lambda index: f"reader{index:05d}@{READER_DOMAIN}",
+        last_name="Reader",
+        encoded=make_password(READER_PASSWORD),
+    )
+    [session_key] = create_sessions([user])
+    _token, raw_token = create_api_token(actor=user, name="bench authread")
+    categories = []
+    for category in Category.objects.order_by("position", "name"):
+        live = Topic.objects.filter(category=category, deleted_at__isnull=True)
+        categories.append(
+            {
+                "id": category.pk,
+                "name": category.name,
+                "slug": category.slug,
+                "description": category.description,
+                "topic_count": live.count(),
+                "post_count": live.aggregate(n=Sum("reply_count"))["n"] or 0,
+            }
+        )
+    with open(credentials_file, "w") as output:
+        json.dump(
+            {
+                "user": {"id": user.pk, "email": user.email},
+                "cookie_name": settings.SESSION_COOKIE_NAME,
+                "session_key": session_key,
+                "token": raw_token,
+                "path": READ_PATH,
+                # ninja's renderer: json.dumps with its default separators.
+                "expected_body": json.dumps(categories),
+            },
+            output,
+        )
+    return {
+        "users": 1,
+        "email": user.email,
+        "sessions": 1,
+        "api_tokens": 1,
+        "categories": len(categories),
+        "session_engine": settings.SESSION_ENGINE,
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.seed", description=__doc__)
     parser.add_argument("--users", type=int, default=500, help="users to create (default 500)")
@@ -319,9 +389,15 @@ def main(argv: list[str] | None = None) -> int:
         "--upload-use-cases", type=int, default=10, help="drafts per upload author (default 10)"
     )
     parser.add_argument(
+        "--reader",
+        action="store_true",
+        help="instead: the authread scenario's user, session, API token and expected answer, "
+        "to --sessions-file",
+    )
+    parser.add_argument(
         "--sessions-file",
-        help="with --messaging-users, --forum-sessions, --library-credentials or "
-        "--upload-authors: where the session keys (or tokens) are written",
+        help="with --messaging-users, --forum-sessions, --library-credentials, "
+        "--upload-authors or --reader: where the session keys (or tokens) are written",
     )
     args = parser.parse_args(argv)
     if args.users < 1:
@@ -336,8 +412,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--forum-sessions needs --sessions-file")
     if args.use_cases is not None and args.use_cases < 1:
         parser.error("--use-cases must be >= 1")
-    if (args.library_credentials or args.upload_authors is not None) and not args.sessions_file:
-        parser.error("--library-credentials and --upload-authors need --sessions-file")
+    if (
+        args.library_credentials or args.upload_authors is not None or args.reader
+    ) and not args.sessions_file:
+        parser.error("--library-credentials, --upload-authors and --reader need --sessions-file")
     if args.upload_authors is not None and (args.upload_authors < 1 or args.upload_use_cases < 1):
         parser.error("--upload-authors and --upload-use-cases must be >= 1")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "p2p_sandbox.settings")
@@ -359,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
         with open(args.sessions_file, "w") as output:
             json.dump(credentials, output)
         result = {"viewers": len(credentials["viewers"])}
+    elif args.reader:
+        result = seed_reader(args.sessions_file)
     elif args.upload_authors is not None:
         result = usecase_seed.seed_upload_authors(
             args.upload_authors, args.upload_use_cases, args.sessions_file

@@ -37,7 +37,9 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, variant: Variant, *, cpu: int, env: dict[str, str], log_dir: Path) -> None:
+    def __init__(
+        self, variant: Variant, *, cpu: int | str, env: dict[str, str], log_dir: Path
+    ) -> None:
         self.variant = variant
         self.cpu = cpu
         self.env = env
@@ -95,18 +97,39 @@ class Server:
             scenario.expected_content_type,
             scenario.expected_body,
         )
-        if (status, content_type, body) != expected:
-            raise ServerError(
-                f"{self.variant.name} answered GET {scenario.path} with {status}, "
-                f"Content-Type {content_type!r}, body {body[:300]!r}; expected {expected!r}.\n"
-                f"{self.log_tail()}"
-            )
+        self._compare(scenario.path, (status, content_type, body), expected)
         return time.monotonic() - started
 
-    def _get(self, path: str) -> tuple[int, str | None, bytes]:
+    def check_answer(
+        self, path: str, *, headers: tuple[str, ...], expected: tuple[int, str, bytes]
+    ) -> None:
+        """GET `path` with `headers` ("Name: value" lines, as wrk sends them) once: ServerError
+        unless the status, Content-Type and body are exactly `expected`."""
+        try:
+            answer = self._get(path, dict(header.split(": ", 1) for header in headers))
+        except (OSError, http.client.HTTPException) as error:
+            raise ServerError(
+                f"{self.variant.name}: GET {path} failed: {error}\n{self.log_tail()}"
+            ) from error
+        self._compare(path, answer, expected)
+
+    def _compare(
+        self, path: str, answer: tuple[int, str | None, bytes], expected: tuple[int, str, bytes]
+    ) -> None:
+        if answer != expected:
+            status, content_type, body = answer
+            raise ServerError(
+                f"{self.variant.name} answered GET {path} with {status}, "
+                f"Content-Type {content_type!r}, body {body[:300]!r}; expected "
+                f"{expected[0]}, {expected[1]!r}, {expected[2][:300]!r}.\n{self.log_tail()}"
+            )
+
+    def _get(
+        self, path: str, headers: dict[str, str] | None = None
+    ) -> tuple[int, str | None, bytes]:
         connection = http.client.HTTPConnection(HOST, self.port, timeout=5)
         try:
-            connection.request("GET", path)
+            connection.request("GET", path, headers=headers or {})
             response = connection.getresponse()
             return response.status, response.getheader("Content-Type"), response.read()
         finally:

@@ -2,61 +2,20 @@
 the project's query and output schemas and the very functions its async operations run in their
 one `sync_to_async` hop (`usecases.api.library_page`, `usecases.api.upload_media`), so the same
 queries, bodies and statuses, on a NinjaAPI of their own whose operations are plain `def`s,
-served by gunicorn's threads. Authentication is the project's, done synchronously: the session
-cookie (Django's AuthenticationMiddleware; CSRF for unsafe methods) or a personal API token, for
-an active user with a verified email."""
+served by gunicorn's threads. Authentication is the project's, done synchronously
+(bench/servers/sync_auth.py)."""
 
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpRequest, JsonResponse
 from django.urls import path
-from django.utils import timezone
 from ninja import File, NinjaAPI, Query, Status
 from ninja.files import UploadedFile
-from ninja.security import APIKeyCookie, HttpBearer
 
-from accounts.authentication import require_verified
-from accounts.models import ApiToken, User
-from accounts.services import token_hash
+from bench.servers.sync_auth import SyncBearerTokenAuth, SyncSessionAuth
 from p2p_sandbox.api import add_error_handlers
 from usecases.api import LibraryPageOut, LibraryQuery, PageQuery, library_page, upload_media
 from usecases.schemas import MediaOut
-
-# What accounts.selectors.aget_user_for_api_token does, synchronously.
-TOKEN_USE_RESOLUTION_S = 60
-
-
-class SyncBearerTokenAuth(HttpBearer):
-    def authenticate(self, request: HttpRequest, token: str) -> User | None:
-        found = (
-            ApiToken.objects.filter(token_hash=token_hash(token.strip()), revoked_at__isnull=True)
-            .select_related("user__organization")
-            .first()
-        )
-        if found is None or not found.user.is_active:
-            return None
-        now = timezone.now()
-        if (
-            found.last_used_at is None
-            or (now - found.last_used_at).total_seconds() > TOKEN_USE_RESOLUTION_S
-        ):
-            ApiToken.objects.filter(pk=found.pk).update(last_used_at=now)
-        request.user = found.user
-        return require_verified(found.user, allow_unverified=False)
-
-
-class SyncSessionAuth(APIKeyCookie):
-    param_name = settings.SESSION_COOKIE_NAME
-
-    def __init__(self) -> None:
-        super().__init__(csrf=True)
-
-    def authenticate(self, request: HttpRequest, key: str | None) -> User | None:
-        if not request.user.is_authenticated:
-            return None
-        return require_verified(request.user, allow_unverified=False)
-
 
 api = NinjaAPI(
     title="bench sync use cases",
