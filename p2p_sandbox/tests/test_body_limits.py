@@ -215,12 +215,17 @@ async def raw_post(url: str, head: bytes, body_parts: Any) -> bytes:
 
     sender = asyncio.create_task(send_body())
     try:
-        status_line = await asyncio.wait_for(reader.readline(), timeout=10)
-        rest = await asyncio.wait_for(reader.read(64 * 1024), timeout=10)
+        head_of_answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=10)
+        length = next(
+            int(line.split(b":", 1)[1])
+            for line in head_of_answer.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        )
+        body = await asyncio.wait_for(reader.readexactly(length), timeout=10)
     finally:
         sender.cancel()
         writer.close()
-    return status_line + rest
+    return head_of_answer + body
 
 
 def request_head(path: str, headers: dict[str, str]) -> bytes:
