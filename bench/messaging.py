@@ -722,6 +722,7 @@ def run_socket_scenario(scenario: Scenario, args: argparse.Namespace, spec: Sock
         f"repetitions x {args.duration} s, {args.users} users; logs in {log_dir}"
     )
     env = runner.server_environment("", scenario.unset_env)
+    env.update(scenario.server_env)
     # The run's own channel-layer keys: nothing left by another run or user of this Redis
     # database reaches its groups.
     token = secrets.token_hex(3)

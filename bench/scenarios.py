@@ -460,6 +460,13 @@ ACCOUNTS_VARIANTS = (
 # per-address limit of anonymous writes (60/min by default) would answer 429 to the 61st login of
 # a minute. A limit never reached keeps the limiter's work (its cache counter) in the figures.
 UNREACHED_ANONYMOUS_LIMIT = (("RATE_LIMIT_ANONYMOUS", "1000000/m"),)
+# Likewise for the socket scenarios: their few posters stand for many people (one poster sends
+# 1-2 posts a second; each messaging user up to one message every 2 s), past the per-person
+# limits of writes and frames.
+UNREACHED_PERSON_LIMITS = (
+    ("RATE_LIMIT_WRITES", "1000000/m"),
+    ("RATE_LIMIT_FRAMES", "1000000/m"),
+)
 
 ACCOUNTS_RATIOS = (
     Ratio("project Daphne / sync WSGI", "project-daphne", "sync-gunicorn"),
@@ -574,6 +581,7 @@ MESSAGING = Scenario(
     "layer), 50 pairs exchanging direct messages at a fixed total rate; delivery latency from "
     "the scheduled send to the recipient's new_message, lost and duplicated messages",
     variants=MESSAGING_VARIANTS,
+    server_env=UNREACHED_PERSON_LIMITS,
     default_variants=("project-socket", "echo-daphne"),
     # 10/s: each user sends a message every 10 s; 50/s: every 2 s. Measured here, the project
     # spends 30-40 ms of server CPU per message, so one core saturates near 25-30/s: 50/s shows
@@ -646,6 +654,7 @@ FORUM_VIEWERS = Scenario(
     "Redis channel layer): the ramp, numbered posts at a fixed rate fanned out to every viewer "
     "(latency of the last receiver), lost and duplicated deliveries, drops and RSS over a hold",
     variants=FORUM_VARIANTS,
+    server_env=UNREACHED_PERSON_LIMITS,
     default_variants=("project-socket", "echo-daphne"),
     # A post is 1000 frames, and one core sends a few thousand a second through Daphne: 1/s is a
     # busy thread, 2/s near what one server process fans out (5/s, by --rate, the overload).
