@@ -35,6 +35,7 @@ from accounts.schemas import (
 )
 from p2p_sandbox.crosssite import check_json_request
 from p2p_sandbox.errors import NotFoundError
+from p2p_sandbox.schemas import ObjectId
 
 auth_router = Router(tags=["auth"])
 users_router = Router(tags=["users"], auth=api_auth)
@@ -188,7 +189,7 @@ async def create_token(request: HttpRequest, payload: ApiTokenIn) -> Status:
 
 
 @users_router.delete("/me/tokens/{token_id}", response={204: None})
-async def revoke_token(request: HttpRequest, token_id: int) -> Status:
+async def revoke_token(request: HttpRequest, token_id: ObjectId) -> Status:
     await sync_to_async(services.revoke_api_token)(actor=request.auth, token_id=token_id)
     return Status(204, None)
 
@@ -200,7 +201,7 @@ async def list_people(request: HttpRequest, filters: Query[DirectoryFilters]) ->
 
 
 @users_router.get("/{user_id}", response=PersonOut)
-async def get_person(request: HttpRequest, user_id: int) -> User:
+async def get_person(request: HttpRequest, user_id: ObjectId) -> User:
     person = await selectors.aget_directory_person(user_id)
     if person is None:
         raise NotFoundError
@@ -238,7 +239,7 @@ async def list_members(request: HttpRequest) -> object:
 
 
 @organizations_router.patch("/members/{member_id}", response=UserOut)
-async def update_member(request: HttpRequest, member_id: int, payload: MemberPatch) -> User:
+async def update_member(request: HttpRequest, member_id: ObjectId, payload: MemberPatch) -> User:
     member = await sync_to_async(services.change_member)(
         actor=request.auth, member_id=member_id, **payload.model_dump(exclude_unset=True)
     )
@@ -261,7 +262,7 @@ async def create_invitation(request: HttpRequest, payload: InvitationIn) -> Stat
 
 
 @organizations_router.post("/invitations/{invitation_id}/resend", response={202: InvitationOut})
-async def resend_invitation(request: HttpRequest, invitation_id: int) -> Status:
+async def resend_invitation(request: HttpRequest, invitation_id: ObjectId) -> Status:
     invitation = await sync_to_async(services.resend_invitation)(
         actor=request.auth, invitation_id=invitation_id
     )
@@ -269,6 +270,6 @@ async def resend_invitation(request: HttpRequest, invitation_id: int) -> Status:
 
 
 @organizations_router.delete("/invitations/{invitation_id}", response={204: None})
-async def cancel_invitation(request: HttpRequest, invitation_id: int) -> Status:
+async def cancel_invitation(request: HttpRequest, invitation_id: ObjectId) -> Status:
     await sync_to_async(services.cancel_invitation)(actor=request.auth, invitation_id=invitation_id)
     return Status(204, None)

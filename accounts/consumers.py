@@ -33,13 +33,13 @@ from accounts.middleware import ACTIVE_AT, STARTED_AT, last_seen, session_deadli
 from accounts.models import User
 from p2p_sandbox import ratelimit
 from p2p_sandbox.errors import AppError
+from p2p_sandbox.schemas import MAX_ID
 
 # Close codes, sent before the socket is accepted or to end it.
 CLOSE_SESSION_ENDED = 4001
 CLOSE_NOT_AUTHENTICATED = 4401
 CLOSE_EMAIL_NOT_VERIFIED = 4403
 
-MAX_ID = 2**63 - 1
 # A frame carries at most one text of a few thousand characters (5000 for a post or a
 # message), each of which JSON may write as a 6-character escape.
 MAX_FRAME_CHARACTERS = 64 * 1024

@@ -37,7 +37,7 @@ from forums.schemas import (
     TopicPatch,
 )
 from p2p_sandbox.pagination import OneHopPagination
-from p2p_sandbox.schemas import LikeOut
+from p2p_sandbox.schemas import LikeOut, ObjectId
 
 router = Router(tags=["forums"], auth=api_auth)
 
@@ -125,13 +125,13 @@ async def create_topic(request: HttpRequest, payload: TopicIn) -> Status:
 
 
 @router.get("/topics/{topic_id}", response=TopicOut)
-async def get_topic(request: HttpRequest, topic_id: int) -> Topic:
+async def get_topic(request: HttpRequest, topic_id: ObjectId) -> Topic:
     """Counts the caller's view: a user counts once."""
     return await sync_to_async(view_topic)(request.auth, topic_id)
 
 
 @router.patch("/topics/{topic_id}", response=TopicOut)
-async def update_topic(request: HttpRequest, topic_id: int, payload: TopicPatch) -> Topic:
+async def update_topic(request: HttpRequest, topic_id: ObjectId, payload: TopicPatch) -> Topic:
     """Changes only the fields given. The author or staff."""
     return await sync_to_async(services.update_topic)(
         actor=request.auth, topic_id=topic_id, **payload.model_dump(exclude_unset=True)
@@ -139,7 +139,7 @@ async def update_topic(request: HttpRequest, topic_id: int, payload: TopicPatch)
 
 
 @router.delete("/topics/{topic_id}", response={204: None})
-async def delete_topic(request: HttpRequest, topic_id: int) -> Status:
+async def delete_topic(request: HttpRequest, topic_id: ObjectId) -> Status:
     """The author, an admin of the author's organization, or staff."""
     await sync_to_async(services.delete_topic)(actor=request.auth, topic_id=topic_id)
     return Status(204, None)
@@ -147,13 +147,13 @@ async def delete_topic(request: HttpRequest, topic_id: int) -> Status:
 
 @router.get("/topics/{topic_id}/posts", response=PostPageOut)
 async def list_posts(
-    request: HttpRequest, topic_id: int, query: Query[PostsQuery]
+    request: HttpRequest, topic_id: ObjectId, query: Query[PostsQuery]
 ) -> dict[str, Any]:
     return await sync_to_async(posts_page)(request.auth, topic_id, query)
 
 
 @router.post("/topics/{topic_id}/posts", response={201: PostOut})
-async def create_post(request: HttpRequest, topic_id: int, payload: PostIn) -> Status:
+async def create_post(request: HttpRequest, topic_id: ObjectId, payload: PostIn) -> Status:
     post = await sync_to_async(services.create_post)(
         actor=request.auth,
         topic_id=topic_id,
@@ -164,7 +164,7 @@ async def create_post(request: HttpRequest, topic_id: int, payload: PostIn) -> S
 
 
 @router.post("/topics/{topic_id}/like", response=LikeOut)
-async def like_topic(request: HttpRequest, topic_id: int) -> dict[str, Any]:
+async def like_topic(request: HttpRequest, topic_id: ObjectId) -> dict[str, Any]:
     """Likes the topic, or takes the caller's like back."""
     liked, like_count = await sync_to_async(services.toggle_topic_like)(
         actor=request.auth, topic_id=topic_id
@@ -173,7 +173,7 @@ async def like_topic(request: HttpRequest, topic_id: int) -> dict[str, Any]:
 
 
 @router.post("/topics/{topic_id}/bookmark", response=TopicBookmarkOut)
-async def bookmark_topic(request: HttpRequest, topic_id: int) -> dict[str, bool]:
+async def bookmark_topic(request: HttpRequest, topic_id: ObjectId) -> dict[str, bool]:
     """Bookmarks the topic, or removes the caller's bookmark."""
     bookmarked = await sync_to_async(services.toggle_bookmark)(
         actor=request.auth, topic_id=topic_id
@@ -183,7 +183,7 @@ async def bookmark_topic(request: HttpRequest, topic_id: int) -> dict[str, bool]
 
 @router.post("/topics/{topic_id}/follow", response=SubscriptionOut)
 async def follow_topic(
-    request: HttpRequest, topic_id: int, payload: SubscriptionIn
+    request: HttpRequest, topic_id: ObjectId, payload: SubscriptionIn
 ) -> dict[str, str | None]:
     """`following`, `muted`, or null to remove the caller's choice."""
     level = await sync_to_async(services.set_subscription)(
@@ -193,7 +193,9 @@ async def follow_topic(
 
 
 @router.post("/topics/{topic_id}/best-answer", response=TopicOut)
-async def mark_best_answer(request: HttpRequest, topic_id: int, payload: BestAnswerIn) -> Topic:
+async def mark_best_answer(
+    request: HttpRequest, topic_id: ObjectId, payload: BestAnswerIn
+) -> Topic:
     """The topic's author or staff; `post_id: null` clears it."""
     return await sync_to_async(services.mark_best_answer)(
         actor=request.auth, topic_id=topic_id, post_id=payload.post_id
@@ -201,7 +203,7 @@ async def mark_best_answer(request: HttpRequest, topic_id: int, payload: BestAns
 
 
 @router.post("/topics/{topic_id}/pin", response=TopicOut)
-async def pin_topic(request: HttpRequest, topic_id: int, payload: PinIn) -> Topic:
+async def pin_topic(request: HttpRequest, topic_id: ObjectId, payload: PinIn) -> Topic:
     """Staff only."""
     return await sync_to_async(services.set_pinned)(
         actor=request.auth, topic_id=topic_id, pinned=payload.pinned
@@ -209,7 +211,7 @@ async def pin_topic(request: HttpRequest, topic_id: int, payload: PinIn) -> Topi
 
 
 @router.post("/topics/{topic_id}/lock", response=TopicOut)
-async def lock_topic(request: HttpRequest, topic_id: int, payload: LockIn) -> Topic:
+async def lock_topic(request: HttpRequest, topic_id: ObjectId, payload: LockIn) -> Topic:
     """Staff only. A locked topic accepts no posts."""
     return await sync_to_async(services.set_locked)(
         actor=request.auth, topic_id=topic_id, locked=payload.locked
@@ -217,7 +219,7 @@ async def lock_topic(request: HttpRequest, topic_id: int, payload: LockIn) -> To
 
 
 @router.post("/topics/{topic_id}/move", response=TopicOut)
-async def move_topic(request: HttpRequest, topic_id: int, payload: MoveIn) -> Topic:
+async def move_topic(request: HttpRequest, topic_id: ObjectId, payload: MoveIn) -> Topic:
     """Staff only: into another category, given by slug or id."""
     return await sync_to_async(services.move_topic)(
         actor=request.auth, topic_id=topic_id, category=payload.category
@@ -228,7 +230,7 @@ async def move_topic(request: HttpRequest, topic_id: int, payload: MoveIn) -> To
 
 
 @router.patch("/posts/{post_id}", response=PostOut)
-async def update_post(request: HttpRequest, post_id: int, payload: PostPatch) -> Post:
+async def update_post(request: HttpRequest, post_id: ObjectId, payload: PostPatch) -> Post:
     """The author or staff."""
     return await sync_to_async(services.update_post)(
         actor=request.auth, post_id=post_id, content=payload.content
@@ -236,7 +238,7 @@ async def update_post(request: HttpRequest, post_id: int, payload: PostPatch) ->
 
 
 @router.delete("/posts/{post_id}", response={204: None})
-async def delete_post(request: HttpRequest, post_id: int) -> Status:
+async def delete_post(request: HttpRequest, post_id: ObjectId) -> Status:
     """Soft delete: the post keeps its place as "post deleted". The author, an admin of the
     author's organization, or staff."""
     await sync_to_async(services.delete_post)(actor=request.auth, post_id=post_id)
@@ -244,7 +246,7 @@ async def delete_post(request: HttpRequest, post_id: int) -> Status:
 
 
 @router.post("/posts/{post_id}/like", response=LikeOut)
-async def like_post(request: HttpRequest, post_id: int) -> dict[str, Any]:
+async def like_post(request: HttpRequest, post_id: ObjectId) -> dict[str, Any]:
     """Likes the post, or takes the caller's like back."""
     liked, like_count = await sync_to_async(services.toggle_post_like)(
         actor=request.auth, post_id=post_id

@@ -36,6 +36,7 @@ from messaging.schemas import (
     UnreadCountsOut,
 )
 from p2p_sandbox.pagination import BoundedPagination, page_bounds
+from p2p_sandbox.schemas import ObjectId
 
 messages_router = Router(tags=["messages"], auth=api_auth)
 notifications_router = Router(tags=["notifications"], auth=api_auth)
@@ -127,13 +128,13 @@ async def create_group(request: HttpRequest, payload: GroupIn) -> Status:
 
 
 @messages_router.get("/conversations/{conversation_id}", response=ConversationOut)
-async def get_conversation(request: HttpRequest, conversation_id: int) -> dict[str, Any]:
+async def get_conversation(request: HttpRequest, conversation_id: ObjectId) -> dict[str, Any]:
     return await aget_conversation(request.auth.pk, conversation_id)
 
 
 @messages_router.patch("/conversations/{conversation_id}", response=ConversationOut)
 async def update_conversation(
-    request: HttpRequest, conversation_id: int, payload: ParticipationPatch
+    request: HttpRequest, conversation_id: ObjectId, payload: ParticipationPatch
 ) -> dict[str, Any]:
     await sync_to_async(services.update_participation)(
         actor=request.auth, conversation_id=conversation_id, **payload.model_dump()
@@ -143,7 +144,7 @@ async def update_conversation(
 
 @messages_router.get("/conversations/{conversation_id}/messages", response=MessagePageOut)
 async def list_messages(
-    request: HttpRequest, conversation_id: int, query: Query[MessagesQuery]
+    request: HttpRequest, conversation_id: ObjectId, query: Query[MessagesQuery]
 ) -> dict[str, Any]:
     await selectors.aget_participant(request.auth.pk, conversation_id)
     messages = selectors.list_messages(
@@ -162,7 +163,7 @@ async def list_messages(
 
 
 @messages_router.post("/conversations/{conversation_id}/read", response=ReadOut)
-async def mark_read(request: HttpRequest, conversation_id: int, payload: ReadIn) -> dict:
+async def mark_read(request: HttpRequest, conversation_id: ObjectId, payload: ReadIn) -> dict:
     participant = await sync_to_async(services.mark_conversation_read)(
         actor=request.auth, conversation_id=conversation_id, message_id=payload.message_id
     )
@@ -196,20 +197,22 @@ async def block_user(request: HttpRequest, payload: BlockIn) -> Status:
 
 
 @messages_router.delete("/blocks/{user_id}", response={204: None})
-async def unblock_user(request: HttpRequest, user_id: int) -> Status:
+async def unblock_user(request: HttpRequest, user_id: ObjectId) -> Status:
     await sync_to_async(services.unblock_user)(actor=request.auth, user_id=user_id)
     return Status(204, None)
 
 
 @messages_router.patch("/{message_id}", response=MessageOut)
-async def edit_message(request: HttpRequest, message_id: int, payload: MessagePatch) -> Message:
+async def edit_message(
+    request: HttpRequest, message_id: ObjectId, payload: MessagePatch
+) -> Message:
     return await sync_to_async(services.edit_message)(
         actor=request.auth, message_id=message_id, content=payload.content
     )
 
 
 @messages_router.delete("/{message_id}", response=MessageOut)
-async def delete_message(request: HttpRequest, message_id: int) -> Message:
+async def delete_message(request: HttpRequest, message_id: ObjectId) -> Message:
     """Soft delete: the answer is the message as it now shows, "deleted" in its place."""
     return await sync_to_async(services.delete_message)(actor=request.auth, message_id=message_id)
 

@@ -1,9 +1,16 @@
-from typing import Any
+from typing import Annotated, Any
 
 from django.utils.translation import gettext_lazy as _
 from ninja import Schema
+from ninja.params.functions import Path
 from pydantic import ConfigDict, field_validator
 from pydantic.alias_generators import to_camel
+
+# The largest id a bigint primary key holds.
+MAX_ID = 2**63 - 1
+# An id in a path: past MAX_ID it cannot name a row (and SQLite cannot even compare it), so it
+# is a 422 before the database is asked.
+ObjectId = Annotated[int, Path(ge=1, le=MAX_ID)]
 
 NUL_MESSAGE = _("Must not contain NUL characters.")
 UNENCODABLE_MESSAGE = _("Must be valid Unicode text (no lone surrogates).")

@@ -22,7 +22,7 @@ from pydantic import BeforeValidator, StringConstraints
 from accounts.authentication import api_auth
 from accounts.models import User
 from p2p_sandbox.pagination import OneHopPagination, PageQuery, evaluate_page
-from p2p_sandbox.schemas import InputSchema, LikeOut
+from p2p_sandbox.schemas import InputSchema, LikeOut, ObjectId
 from usecases import media, selectors, services
 from usecases.constants import CITIES, CITIES_BY_KEY, TAG_MAX_LENGTH, BudgetRange, Category
 from usecases.models import Media, UseCase
@@ -216,7 +216,7 @@ async def list_review_queue(request: HttpRequest) -> QuerySet[UseCase]:
 
 
 @router.delete("/media/{media_id}", response={204: None})
-async def delete_media(request: HttpRequest, media_id: int) -> Status:
+async def delete_media(request: HttpRequest, media_id: ObjectId) -> Status:
     """The author or an admin of their organization; the stored files go too."""
     await sync_to_async(media.remove_media)(actor=request.auth, media_id=media_id)
     return Status(204, None)
@@ -226,13 +226,15 @@ async def delete_media(request: HttpRequest, media_id: int) -> Status:
 
 
 @router.get("/{use_case_id}", response=UseCaseOut)
-async def get_use_case(request: HttpRequest, use_case_id: int) -> UseCase:
+async def get_use_case(request: HttpRequest, use_case_id: ObjectId) -> UseCase:
     """Counts the caller's first view of a published use case (not the author's own)."""
     return await sync_to_async(view_use_case)(request.auth, use_case_id)
 
 
 @router.patch("/{use_case_id}", response=UseCaseOut)
-async def update_use_case(request: HttpRequest, use_case_id: int, payload: UseCasePatch) -> UseCase:
+async def update_use_case(
+    request: HttpRequest, use_case_id: ObjectId, payload: UseCasePatch
+) -> UseCase:
     """Changes only the fields given; a published use case must stay complete and each edit is
     kept as a revision. The author or an admin of their organization."""
     return await sync_to_async(change_and_read)(
@@ -244,7 +246,7 @@ async def update_use_case(request: HttpRequest, use_case_id: int, payload: UseCa
 
 
 @router.delete("/{use_case_id}", response={204: None})
-async def delete_use_case(request: HttpRequest, use_case_id: int) -> Status:
+async def delete_use_case(request: HttpRequest, use_case_id: ObjectId) -> Status:
     """A draft or a rejected use case, with its media. The author or an admin of their
     organization."""
     await sync_to_async(services.delete_use_case)(actor=request.auth, use_case_id=use_case_id)
@@ -252,7 +254,7 @@ async def delete_use_case(request: HttpRequest, use_case_id: int) -> Status:
 
 
 @router.put("/{use_case_id}/metrics", response=UseCaseOut)
-async def set_metrics(request: HttpRequest, use_case_id: int, payload: MetricsIn) -> UseCase:
+async def set_metrics(request: HttpRequest, use_case_id: ObjectId, payload: MetricsIn) -> UseCase:
     """Replaces every quantified outcome, in the order given; an empty list removes them."""
     return await sync_to_async(change_and_read)(
         services.set_metrics,
@@ -263,14 +265,14 @@ async def set_metrics(request: HttpRequest, use_case_id: int, payload: MetricsIn
 
 
 @router.post("/{use_case_id}/submit", response=UseCaseOut)
-async def submit_use_case(request: HttpRequest, use_case_id: int) -> UseCase:
+async def submit_use_case(request: HttpRequest, use_case_id: ObjectId) -> UseCase:
     """Sends a draft (or a reworked rejected one) for review; 422 `incomplete` lists the
     `missing_fields`."""
     return await sync_to_async(change_and_read)(services.submit_use_case, request.auth, use_case_id)
 
 
 @router.post("/{use_case_id}/publish", response=UseCaseOut)
-async def publish_use_case(request: HttpRequest, use_case_id: int) -> UseCase:
+async def publish_use_case(request: HttpRequest, use_case_id: ObjectId) -> UseCase:
     """Staff only; the author is notified."""
     return await sync_to_async(change_and_read)(
         services.publish_use_case, request.auth, use_case_id
@@ -278,7 +280,9 @@ async def publish_use_case(request: HttpRequest, use_case_id: int) -> UseCase:
 
 
 @router.post("/{use_case_id}/reject", response=UseCaseOut)
-async def reject_use_case(request: HttpRequest, use_case_id: int, payload: RejectIn) -> UseCase:
+async def reject_use_case(
+    request: HttpRequest, use_case_id: ObjectId, payload: RejectIn
+) -> UseCase:
     """Staff only; the note tells the author what to change."""
     return await sync_to_async(change_and_read)(
         services.reject_use_case, request.auth, use_case_id, note=payload.note
@@ -286,7 +290,7 @@ async def reject_use_case(request: HttpRequest, use_case_id: int, payload: Rejec
 
 
 @router.post("/{use_case_id}/archive", response=UseCaseOut)
-async def archive_use_case(request: HttpRequest, use_case_id: int) -> UseCase:
+async def archive_use_case(request: HttpRequest, use_case_id: ObjectId) -> UseCase:
     """Takes a published use case out of the library. Its editors or staff."""
     return await sync_to_async(change_and_read)(
         services.archive_use_case, request.auth, use_case_id
@@ -294,7 +298,9 @@ async def archive_use_case(request: HttpRequest, use_case_id: int) -> UseCase:
 
 
 @router.post("/{use_case_id}/feature", response=UseCaseOut)
-async def feature_use_case(request: HttpRequest, use_case_id: int, payload: FeaturedIn) -> UseCase:
+async def feature_use_case(
+    request: HttpRequest, use_case_id: ObjectId, payload: FeaturedIn
+) -> UseCase:
     """Staff only, on a published use case."""
     return await sync_to_async(change_and_read)(
         services.set_featured, request.auth, use_case_id, featured=payload.is_featured
@@ -303,7 +309,7 @@ async def feature_use_case(request: HttpRequest, use_case_id: int, payload: Feat
 
 @router.post("/{use_case_id}/like", response=LikeOut)
 async def like_use_case(
-    request: HttpRequest, use_case_id: int, payload: LikeIn | None = None
+    request: HttpRequest, use_case_id: ObjectId, payload: LikeIn | None = None
 ) -> dict[str, Any]:
     """Toggles the caller's like of a published use case, or sets it with `liked`."""
     liked, like_count = await sync_to_async(services.toggle_like)(
@@ -314,7 +320,7 @@ async def like_use_case(
 
 @router.post("/{use_case_id}/bookmark", response=UseCaseBookmarkOut)
 async def bookmark_use_case(
-    request: HttpRequest, use_case_id: int, payload: BookmarkIn | None = None
+    request: HttpRequest, use_case_id: ObjectId, payload: BookmarkIn | None = None
 ) -> dict[str, Any]:
     """Toggles the caller's bookmark of a published use case, or sets it with `bookmarked`."""
     bookmarked, bookmark_count = await sync_to_async(services.toggle_bookmark)(
@@ -328,7 +334,7 @@ async def bookmark_use_case(
 @router.post("/{use_case_id}/media", response={201: list[MediaOut]})
 async def add_media(
     request: HttpRequest,
-    use_case_id: int,
+    use_case_id: ObjectId,
     files: File[list[UploadedFile] | None] = None,
     file: File[UploadedFile | None] = None,
 ) -> Status:
