@@ -4,6 +4,7 @@ from collections.abc import Awaitable, Callable
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
+from django.contrib import auth
 from django.contrib.auth import SESSION_KEY
 from django.contrib.sessions.backends.base import SessionBase
 from django.db.models import QuerySet
@@ -66,10 +67,17 @@ class SessionLimitsMiddleware:
         return self.get_response(request)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
-        # Without a session key there is nothing to load or check: no thread hop.
+        # Without a session key there is nothing to load or check: no thread hop. With one, the
+        # same hop resolves the signed-in user, which request.user and request.auser() reuse.
         if request.session.session_key is not None:
-            await sync_to_async(enforce_session_limits)(request.session)
+            await sync_to_async(enforce_session_limits_and_resolve_user)(request)
         return await self.get_response(request)
+
+
+def enforce_session_limits_and_resolve_user(request: HttpRequest) -> None:
+    enforce_session_limits(request.session)
+    if SESSION_KEY in request.session:
+        request._cached_user = auth.get_user(request)  # Django's own cache of request.user
 
 
 def enforce_session_limits(session: SessionBase) -> None:

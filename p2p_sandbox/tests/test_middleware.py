@@ -55,7 +55,7 @@ async def test_asgi_health_passes_every_middleware_without_a_thread_hop(
 
 @pytest.mark.services
 @pytest.mark.django_db(transaction=True)
-async def test_asgi_session_read_hops_once_for_session_once_for_user_once_for_view(
+async def test_asgi_session_read_hops_once_for_session_and_user_once_for_view(
     hops: list[str], user_factory: Any
 ) -> None:
     await Category.objects.acreate(name="Hop Count", slug="hop-count")
@@ -74,7 +74,7 @@ async def test_asgi_session_read_hops_once_for_session_once_for_user_once_for_vi
 
     assert response.status_code == 200
     assert "hop-count" in [category["slug"] for category in json.loads(response.content)]
-    assert hops == ["enforce_session_limits", "get_user_in_thread", "list_categories"]
+    assert hops == ["enforce_session_limits_and_resolve_user", "list_categories"]
     assert request.session[SESSION_KEY] == str(user.pk)
     assert time.time() - request.session[ACTIVE_AT] < 60
     assert settings.SESSION_COOKIE_NAME not in response.cookies
