@@ -25,7 +25,11 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "deploy" / "haproxy.cfg"
 BIN = Path(sys.executable).parent
 APPLICATION = "p2p_sandbox.asgi:application"
-SERVERS = ("daphne", "uvicorn")
+SERVERS = ("uvicorn", "daphne")
+# uvicorn (uvloop, httptools, websockets) by measurement: bench/README.md, "Server choice". It
+# also streams request bodies, so the body-size limit (p2p_sandbox/body_limits.py) refuses a
+# large one before it is read; Daphne reads every body whole first. Daphne stays `runserver`'s.
+DEFAULT_SERVER = "uvicorn"
 RESTART_DELAY_SECONDS = 1.0
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 10.0
@@ -98,6 +102,15 @@ def web_command(server: str, port: int) -> list[str]:
             "uvloop",
             "--http",
             "httptools",
+            "--ws",
+            "websockets",
+            # Channels' router knows no lifespan events; nothing here needs them.
+            "--lifespan",
+            "off",
+            # Open sockets would hold a restart forever: after this they are closed, and the
+            # pages reconnect (to another process) and resume.
+            "--timeout-graceful-shutdown",
+            "10",
             "--no-access-log",
         ]
     raise ValueError(f"Unknown server {server!r}; choose one of {', '.join(SERVERS)}.")
@@ -135,7 +148,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         help="the first web process's port on 127.0.0.1 (default: --port + 1)",
     )
-    parser.add_argument("--server", choices=SERVERS, default="daphne")
+    parser.add_argument("--server", choices=SERVERS, default=DEFAULT_SERVER)
     parser.add_argument(
         "--check-host",
         default=None,

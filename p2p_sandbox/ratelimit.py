@@ -9,8 +9,9 @@ the cache alone for a few seconds, so a Redis outage neither loses what people s
 every request wait for the cache's timeout.
 
 Who is counted: a signed-in person by id (session or Bearer token, the same counter); anyone
-else by REMOTE_ADDR. Behind a proxy, Daphne runs with --proxy-headers and REMOTE_ADDR is the
-first X-Forwarded-For address, so the proxy must set that header, not append to it.
+else by REMOTE_ADDR. Behind the load balancer the web processes take REMOTE_ADDR from
+X-Forwarded-For (--proxy-headers), so the balancer must set that header, not append to it (as
+deploy/haproxy.cfg does).
 """
 
 import ipaddress

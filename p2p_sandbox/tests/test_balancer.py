@@ -26,6 +26,7 @@ from accounts.tests.factories import PASSWORD
 from forums.models import Post
 from forums.tests.factories import CategoryFactory
 from p2p_sandbox.balancer import (
+    DEFAULT_SERVER,
     Backend,
     backends_for,
     default_check_host,
@@ -100,7 +101,7 @@ def start_processes(
     for backend in backends:
         name = f"{application_prefix}-{backend.name}"
         running = start_process(
-            web_command("daphne", backend.port),
+            web_command(DEFAULT_SERVER, backend.port),
             env=process_env(name),
             log_path=log_dir / f"{name}.log",
         )
