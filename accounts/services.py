@@ -17,7 +17,7 @@ from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone, translation
 from django.utils.crypto import constant_time_compare, salted_hmac
@@ -286,13 +286,29 @@ async def aauthenticate_credentials(
     *, email: str, password: str, device: Device | None = None
 ) -> User:
     """authenticate_credentials from the event loop: two thread hops and the hash in the pool,
-    so the request's thread is never busy hashing."""
+    so the request's thread is never busy hashing, and holds no database connection while the
+    hash waits its turn."""
     email = normalize_email(email)
-    device_id, user = await sync_to_async(find_login_candidate)(email=email, device=device)
+    device_id, user = await sync_to_async(find_login_candidate_and_release)(
+        email=email, device=device
+    )
     check = await passwords.acheck_password_in_pool(password, user.password if user else "")
     return await sync_to_async(finish_authentication)(
         email=email, device_id=device_id, user=user, check=check
     )
+
+
+def find_login_candidate_and_release(
+    *, email: str, device: Device | None
+) -> tuple[str, User | None]:
+    """find_login_candidate, then the thread's connection goes back to the pool (outside a
+    transaction): under a burst, logins queued for the hash would otherwise hold every pooled
+    connection, and the process's other requests would time out waiting for one."""
+    try:
+        return find_login_candidate(email=email, device=device)
+    finally:
+        if not connection.in_atomic_block:
+            connection.close()
 
 
 def find_login_candidate(*, email: str, device: Device | None) -> tuple[str, User | None]:

@@ -7,6 +7,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.hashers import MD5PasswordHasher, make_password
 from django.core.handlers.asgi import ASGIHandler
+from django.db import connection
 
 from accounts.models import FailedLogin
 
@@ -88,3 +89,33 @@ async def test_api_login_with_an_unknown_email_still_hashes_in_the_pool(
     assert await FailedLogin.objects.filter(email="nobody@example.com").acount() == 1
     # The hash an unknown address costs, as a wrong password does, ran in the pool too.
     assert {name.rsplit("_", 1)[0] for name in gated_hasher.threads} == {"password-hash"}
+
+
+def pooled_connections_in_use() -> int:
+    stats = connection.pool.get_stats()
+    return stats["pool_size"] - stats["pool_available"]
+
+
+async def test_api_login_holds_no_database_connection_while_its_hash_waits(
+    gated_hasher: type[GatedHasher], user_factory: Any
+) -> None:
+    user = await sync_to_async(user_factory)(email="huda@yanbu-polymers.example")
+    user.password = await sync_to_async(make_password)("a long passphrase")
+    await user.asave(update_fields=["password"])
+    transport = httpx.ASGITransport(app=ASGIHandler())
+    in_use_before = await asyncio.to_thread(pooled_connections_in_use)
+
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        login = asyncio.create_task(
+            client.post(
+                "/api/v1/auth/login",
+                json={"email": "huda@yanbu-polymers.example", "password": "a long passphrase"},
+            )
+        )
+        assert await asyncio.to_thread(gated_hasher.started.wait, WAIT_SECONDS)
+        in_use_while_hashing = await asyncio.to_thread(pooled_connections_in_use)
+        gated_hasher.gate.set()
+        response = await asyncio.wait_for(login, timeout=WAIT_SECONDS)
+
+    assert response.status_code == 200
+    assert in_use_while_hashing == in_use_before
