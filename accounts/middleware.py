@@ -1,8 +1,7 @@
 import math
 import time
-from collections.abc import Awaitable, Callable
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth import SESSION_KEY
@@ -10,6 +9,8 @@ from django.contrib.sessions.backends.base import SessionBase
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+
+from p2p_sandbox.middleware import SyncAndAsyncMiddleware
 
 STARTED_AT = "accounts.auth_started_at"
 ACTIVE_AT = "accounts.last_active_at"
@@ -44,7 +45,7 @@ def last_seen(user_id: str) -> QuerySet:
     return User.objects.filter(pk=user_id)
 
 
-class SessionLimitsMiddleware:
+class SessionLimitsMiddleware(SyncAndAsyncMiddleware):
     """Ends a signed-in session after SESSION_IDLE_TIMEOUT idle or SESSION_MAX_AGE in all, and
     records the user's last activity (at most once a minute).
 
@@ -52,21 +53,11 @@ class SessionLimitsMiddleware:
     already anonymous when the request's user is resolved.
     """
 
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable) -> None:
-        self.get_response = get_response
-        if iscoroutinefunction(get_response):
-            markcoroutinefunction(self)
-
-    def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
-        if iscoroutinefunction(self):
-            return self.__acall__(request)
+    def handle(self, request: HttpRequest) -> HttpResponse:
         enforce_session_limits(request.session)
         return self.get_response(request)
 
-    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+    async def ahandle(self, request: HttpRequest) -> HttpResponse:
         # Without a session key there is nothing to load or check: no thread hop. With one, the
         # same hop resolves the signed-in user, which request.user and request.auser() reuse.
         if request.session.session_key is not None:

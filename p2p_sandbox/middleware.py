@@ -33,11 +33,34 @@ from django.middleware import clickjacking, common, csp, csrf, locale, security
 from django.utils.translation import gettext as _
 from django.views.defaults import bad_request, page_not_found
 
-from p2p_sandbox.api import error_response
 from p2p_sandbox.schemas import unstorable_text_error
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 FORM_CONTENT_TYPE = "application/x-www-form-urlencoded"
+
+
+class SyncAndAsyncMiddleware:
+    """Base of the project's own middleware: `handle` runs under WSGI, the coroutine `ahandle`
+    under ASGI (Django picks by what the next middleware is), each ending in get_response."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable) -> None:
+        self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
+        if iscoroutinefunction(self):
+            return self.ahandle(request)
+        return self.handle(request)
+
+    def handle(self, request: HttpRequest) -> HttpResponse:
+        raise NotImplementedError
+
+    async def ahandle(self, request: HttpRequest) -> HttpResponse:
+        raise NotImplementedError
 
 
 class InLoopMiddlewareMixin:
@@ -208,6 +231,8 @@ def find_unstorable_input(request: HttpRequest) -> UnstorableInput | None:
 def unstorable_input_response(request: HttpRequest, found: UnstorableInput) -> HttpResponse:
     """A 404 for a path, a 422 (API) or 400 (page) for a query string or form post. Pages are
     rendered with the site's templates, which may read the user: call it from a thread."""
+    from p2p_sandbox.api import error_response  # the API module imports every app
+
     is_api = request.path.startswith("/api/")
     if found.location == "path":
         if is_api:
@@ -225,27 +250,17 @@ def unstorable_input_response(request: HttpRequest, found: UnstorableInput) -> H
     return bad_request(request, ValueError("unstorable input"))
 
 
-class UnstorableInputMiddleware:
+class UnstorableInputMiddleware(SyncAndAsyncMiddleware):
     """Refuses a request whose path, query string or form post holds text PostgreSQL cannot
     store, before any view reads it. JSON bodies are checked by schemas.InputSchema."""
 
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable) -> None:
-        self.get_response = get_response
-        if iscoroutinefunction(get_response):
-            markcoroutinefunction(self)
-
-    def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
-        if iscoroutinefunction(self):
-            return self.__acall__(request)
+    def handle(self, request: HttpRequest) -> HttpResponse:
         found = find_unstorable_input(request)
         if found is not None:
             return unstorable_input_response(request, found)
         return self.get_response(request)
 
-    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+    async def ahandle(self, request: HttpRequest) -> HttpResponse:
         found = find_unstorable_input(request)
         if found is not None:
             return await sync_to_async(unstorable_input_response)(request, found)

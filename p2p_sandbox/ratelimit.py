@@ -18,10 +18,10 @@ import ipaddress
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Iterable
 from contextvars import ContextVar
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -31,6 +31,7 @@ from ninja.throttling import BaseThrottle
 from redis.exceptions import RedisError
 
 from p2p_sandbox.errors import RateLimitedError
+from p2p_sandbox.middleware import SyncAndAsyncMiddleware
 
 logger = logging.getLogger(__name__)
 
@@ -141,27 +142,17 @@ class ApiThrottle(BaseThrottle):
         return self.retry_after.get()
 
 
-class RateLimitMiddleware:
+class RateLimitMiddleware(SyncAndAsyncMiddleware):
     """Limits the writes and searches of pages (the API has its own throttle): over the limit,
     a 429 page, or {"detail", "code"} to a script asking for JSON, with Retry-After.
 
     Placed after AuthenticationMiddleware, so the request's user is known.
     """
 
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable) -> None:
-        self.get_response = get_response
-        if iscoroutinefunction(get_response):
-            markcoroutinefunction(self)
-
-    def __call__(self, request: HttpRequest) -> HttpResponse | Awaitable[HttpResponse]:
-        if iscoroutinefunction(self):
-            return self.__acall__(request)
+    def handle(self, request: HttpRequest) -> HttpResponse:
         return self.limited_response(request) or self.get_response(request)
 
-    async def __acall__(self, request: HttpRequest) -> HttpResponse:
+    async def ahandle(self, request: HttpRequest) -> HttpResponse:
         if request_scope(request) is not None and not request.path.startswith("/api/"):
             response = await sync_to_async(self.limited_response)(request)
             if response is not None:
