@@ -28,6 +28,7 @@ from p2p_sandbox.testing import (
     redact,
     start_process,
     wait_for_child_connections_to_close,
+    wait_for_health,
     wait_until,
 )
 
@@ -153,16 +154,8 @@ def asgi_server(
     )
     server = AsgiServer(f"http://127.0.0.1:{port}", running)
 
-    def answers() -> bool:
-        if running.process.poll() is not None:
-            raise RuntimeError(f"Daphne exited early:\n{running.log()}")
-        try:
-            return httpx.get(f"{server.url}/health", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
     try:
-        wait_until(answers, timeout=SERVER_START_TIMEOUT, message="Daphne did not start")
+        wait_for_health(running, server.url, name="Daphne")
         yield server
     finally:
         running.stop()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
+import httpx
 import redis
 from django.conf import settings
 from django.db import connection
@@ -52,6 +53,21 @@ def wait_until(condition: Callable[[], bool], *, timeout: float, message: str) -
         if time.monotonic() > deadline:
             raise TimeoutError(message)
         time.sleep(0.05)
+
+
+def wait_for_health(running: "RunningProcess", url: str, *, name: str) -> None:
+    """Until the server at `url` answers GET /health with 200; its log in the error if the
+    process exits first."""
+
+    def answers() -> bool:
+        if running.process.poll() is not None:
+            raise RuntimeError(f"{name} exited early:\n{running.log()}")
+        try:
+            return httpx.get(f"{url}/health", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_until(answers, timeout=SERVER_START_TIMEOUT, message=f"{name} did not start")
 
 
 def child_database_url(application_name: str = "p2p-test-child") -> str:

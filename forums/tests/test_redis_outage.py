@@ -31,14 +31,13 @@ from forums.models import Post, Topic
 from messaging.models import Message
 from p2p_sandbox.testing import (
     BIN,
-    SERVER_START_TIMEOUT,
     RedisServer,
     free_port,
     process_env,
     redis_server,
     start_process,
     wait_for_child_connections_to_close,
-    wait_until,
+    wait_for_health,
 )
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -71,16 +70,8 @@ def outage_daphne(outage_redis: RedisServer, tmp_path: Path) -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
 
-    def answers() -> bool:
-        if running.process.poll() is not None:
-            raise RuntimeError(f"Daphne exited early:\n{running.log()}")
-        try:
-            return httpx.get(f"{url}/health", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
     try:
-        wait_until(answers, timeout=SERVER_START_TIMEOUT, message="Daphne did not start")
+        wait_for_health(running, url, name="Daphne")
         yield url
     finally:
         running.stop()

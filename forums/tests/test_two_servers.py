@@ -23,13 +23,12 @@ from forums import presence, services
 from forums.models import Post, Topic
 from p2p_sandbox.testing import (
     BIN,
-    SERVER_START_TIMEOUT,
     RunningProcess,
     free_port,
     process_env,
     start_process,
     wait_for_child_connections_to_close,
-    wait_until,
+    wait_for_health,
 )
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
@@ -57,15 +56,7 @@ def start_daphne(name: str, log_path: Path) -> Server:
     )
     server = Server(f"http://127.0.0.1:{port}", running)
 
-    def answers() -> bool:
-        if running.process.poll() is not None:
-            raise RuntimeError(f"Daphne {name} exited early:\n{running.log()}")
-        try:
-            return httpx.get(f"{server.url}/health", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
-    wait_until(answers, timeout=SERVER_START_TIMEOUT, message=f"Daphne {name} did not start")
+    wait_for_health(running, server.url, name=f"Daphne {name}")
     return server
 
 

@@ -13,12 +13,11 @@ from p2p_sandbox.asgi import application
 from p2p_sandbox.body_limits import BodySizeLimit, body_limit_for
 from p2p_sandbox.testing import (
     BIN,
-    SERVER_START_TIMEOUT,
     free_port,
     process_env,
     start_process,
     wait_for_child_connections_to_close,
-    wait_until,
+    wait_for_health,
 )
 from usecases.media import max_bytes_for
 from usecases.models import Media
@@ -181,16 +180,8 @@ def uvicorn_url(
     )
     url = f"http://127.0.0.1:{port}"
 
-    def answers() -> bool:
-        if running.process.poll() is not None:
-            raise RuntimeError(f"uvicorn exited early:\n{running.log()}")
-        try:
-            return httpx.get(f"{url}/health", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
     try:
-        wait_until(answers, timeout=SERVER_START_TIMEOUT, message="uvicorn did not start")
+        wait_for_health(running, url, name="uvicorn")
         yield url
     finally:
         running.stop()

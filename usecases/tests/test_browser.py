@@ -14,7 +14,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from asgiref.sync import sync_to_async
 from PIL import Image
@@ -26,13 +25,12 @@ from accounts.tests.factories import OrganizationFactory, UserFactory
 from p2p_sandbox.testing import (
     BIN,
     ROOT,
-    SERVER_START_TIMEOUT,
     RunningProcess,
     free_port,
     process_env,
     start_process,
     wait_for_child_connections_to_close,
-    wait_until,
+    wait_for_health,
 )
 from usecases.models import Media, OutcomeMetric, UseCase
 
@@ -76,16 +74,8 @@ def queued_server(
     )
     url = f"http://127.0.0.1:{port}"
 
-    def answers() -> bool:
-        if running.process.poll() is not None:
-            raise RuntimeError(f"Daphne exited early:\n{running.log()}")
-        try:
-            return httpx.get(f"{url}/health", timeout=1).status_code == 200
-        except httpx.TransportError:
-            return False
-
     try:
-        wait_until(answers, timeout=SERVER_START_TIMEOUT, message="Daphne did not start")
+        wait_for_health(running, url, name="Daphne")
         yield url
     finally:
         running.stop()
