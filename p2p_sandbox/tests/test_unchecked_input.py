@@ -148,6 +148,7 @@ def test_page_query_with_nul_answers_400(client: Client, caller: User, path: str
     response = client.get(path)
 
     assert response.status_code == 400
+    assert [template.name for template in response.templates][:1] == ["400.html"]
 
 
 def test_page_form_post_with_nul_answers_400_and_writes_nothing(
